@@ -1,0 +1,57 @@
+//! The Sans-IO core of `anthropic-stream`: everything that decides, nothing that waits.
+//!
+//! # What this crate promises
+//!
+//! * **No IO.** It never opens a socket, reads a file or writes to a terminal. Bytes come in as
+//!   arguments; events come out as return values.
+//! * **No clock.** It never reads the time. Where time matters, the caller passes `now`.
+//! * **No runtime.** It never spawns a thread or a task, never sleeps, never blocks. It works the
+//!   same under tokio, a blocking loop, an embedded executor or WASM.
+//! * **`no_std` + `alloc`.** The default `std` feature only lets the dependencies use the
+//!   standard library (for faster, runtime-detected SIMD in `memchr`); behaviour is identical
+//!   without it (`default-features = false`).
+//! * **No panics on peer input and no unbounded memory.** Every buffer that a peer can grow has
+//!   a limit, and exceeding it is a typed error.
+//! * **No `unsafe`.** The crate is `#![forbid(unsafe_code)]`.
+//!
+//! # What is in scope
+//!
+//! * [`sse`]: the WHATWG "interpreting an event stream" algorithm as an incremental push
+//!   decoder: exact, linear-time, bounded and zero-copy where the input allows.
+//!
+//! # What is out of scope
+//!
+//! Connections, TLS, HTTP framing, timers and threads belong to the drivers (the `hyper` and
+//! `ureq` transports of this workspace, or your own loop).
+//!
+//! # Example
+//!
+//! ```
+//! use stream_core::sse::Decoder;
+//!
+//! let mut decoder = Decoder::new();
+//! decoder.feed(&b"event: ping\ndata: {\"type\": \"ping\"}\n\n"[..]);
+//! let event = decoder.next_event()?.expect("one whole event was fed");
+//! assert_eq!(event.event_type(), "ping");
+//! assert_eq!(event.data(), r#"{"type": "ping"}"#);
+//! assert!(decoder.next_event()?.is_none()); // needs more input
+//! # Ok::<(), stream_core::sse::SseError>(())
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::alloc_instead_of_core
+)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod sse;
+
+/// The README's Rust example is compiled and run as a doctest, so it stays true to the code.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,873 @@
+//! An incremental, WHATWG-exact Server-Sent Events decoder.
+//!
+//! [`Decoder`] implements "interpreting an event stream" from the HTML Living Standard
+//! (section 9.2): one leading BOM is stripped; CR, LF and CRLF end lines (a CR at the end of one
+//! chunk and an LF at the start of the next are one line end); `event`, `data`, `id` and `retry`
+//! fields; comments; unknown fields ignored; one space after the colon removed; a blank line
+//! dispatches when the data buffer is non-empty; the last event ID persists; an incomplete event
+//! at the end of the stream is discarded.
+//!
+//! # Driving it
+//!
+//! 1. [`feed`](Decoder::feed) each chunk as it arrives (a [`Bytes`] is kept, not copied);
+//! 2. call [`next_event`](Decoder::next_event) until it returns `Ok(None)`, which means "feed me
+//!    more": partial input is a state, never an error;
+//! 3. at the end of the stream call [`finish`](Decoder::finish) and drain `next_event` once more.
+//!
+//! ```
+//! use stream_core::sse::Decoder;
+//!
+//! let mut decoder = Decoder::new();
+//! let mut events = Vec::new();
+//! for chunk in ["data: hel", "lo\r", "\n\r\nid: 7\ndata: a\ndata: b\n\n"] {
+//!     decoder.feed(chunk);
+//!     while let Some(event) = decoder.next_event()? {
+//!         events.push((event.data().to_owned(), event.id().to_owned()));
+//!     }
+//! }
+//! decoder.finish();
+//! assert!(decoder.next_event()?.is_none());
+//! assert_eq!(events, [("hello".into(), "".into()), ("a\nb".into(), "7".into())]);
+//! # Ok::<(), stream_core::sse::SseError>(())
+//! ```
+//!
+//! # Guarantees
+//!
+//! * **Chunking does not matter.** Any split of the same bytes gives the same events and errors.
+//! * **Linear time.** Each input byte is looked at by one `memchr` scan for a line end; nothing
+//!   is rescanned when more input arrives.
+//! * **Bounded memory.** A line longer than [`DecoderConfig::max_line_len`] or an event larger
+//!   than [`DecoderConfig::max_event_size`] is a typed error ([`SseError`]); the decoder then
+//!   drops that event, discards input up to the next blank line without buffering it, and goes
+//!   on ([`SseError::can_resync`]).
+//! * **Zero-copy where possible.** The data, type and ID of an event whose lines sit in one chunk
+//!   are slices of that chunk. An event with one `data` line that sits in one chunk costs no
+//!   allocation.
+//! * **UTF-8.** Lossy by default (each maximal invalid subpart becomes U+FFFD, as in
+//!   [`String::from_utf8_lossy`]); [`Utf8Mode::Strict`] makes invalid input an error instead.
+//!
+//! The decoder keeps whatever has been [fed](Decoder::feed) until it is drained: feed one chunk,
+//! drain it, then feed the next, and memory stays at one chunk plus the limits.
+
+use alloc::borrow::Cow;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use core::fmt;
+
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+
+/// The default for [`DecoderConfig::max_line_len`]: 16 MiB.
+pub const DEFAULT_MAX_LINE_LEN: usize = 16 * 1024 * 1024;
+/// The default for [`DecoderConfig::max_event_size`]: 16 MiB.
+pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
+
+/// The UTF-8 byte order mark, stripped once at the very start of a stream.
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+/// A partial-line buffer that grew past this is released after use rather than kept.
+const KEEP_LINE_CAPACITY: usize = 64 * 1024;
+
+/// How the decoder treats bytes that are not valid UTF-8.
+///
+/// ```
+/// use stream_core::sse::{Decoder, DecoderConfig, SseError, Utf8Mode};
+///
+/// let mut lossy = Decoder::new();
+/// lossy.feed(&b"data: caf\xC3\n\n"[..]);
+/// assert_eq!(lossy.next_event()?.unwrap().data(), "caf\u{FFFD}");
+///
+/// let mut strict = Decoder::with_config(DecoderConfig::new().utf8(Utf8Mode::Strict));
+/// strict.feed(&b"data: caf\xC3\n\n"[..]);
+/// assert!(matches!(strict.next_event(), Err(SseError::InvalidUtf8 { .. })));
+/// # Ok::<(), SseError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Utf8Mode {
+    /// Replace each maximal invalid subpart with U+FFFD and go on, as the WHATWG "UTF-8 decode"
+    /// and browsers do. The default.
+    #[default]
+    Lossy,
+    /// Report invalid UTF-8 anywhere in a line as [`SseError::InvalidUtf8`].
+    Strict,
+}
+
+/// Limits and options of a [`Decoder`].
+///
+/// ```
+/// use stream_core::sse::{Decoder, DecoderConfig, Utf8Mode};
+///
+/// let config = DecoderConfig::new()
+///     .max_line_len(1 << 20)
+///     .max_event_size(4 << 20)
+///     .utf8(Utf8Mode::Strict);
+/// let decoder = Decoder::with_config(config);
+/// assert_eq!(decoder.config().max_line_len_limit(), 1 << 20);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DecoderConfig {
+    max_line_len: usize,
+    max_event_size: usize,
+    utf8: Utf8Mode,
+    dispatch_incomplete_at_end: bool,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DecoderConfig {
+    /// The defaults: 16 MiB lines, 16 MiB events, lossy UTF-8, spec behaviour at end of stream.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            max_line_len: DEFAULT_MAX_LINE_LEN,
+            max_event_size: DEFAULT_MAX_EVENT_SIZE,
+            utf8: Utf8Mode::Lossy,
+            dispatch_incomplete_at_end: false,
+        }
+    }
+
+    /// The longest line accepted, in bytes, without its line end. A longer line is
+    /// [`SseError::LineTooLong`] as soon as the limit is crossed (the decoder does not wait for
+    /// the line to end, and does not buffer the rest of it).
+    #[must_use]
+    pub const fn max_line_len(mut self, bytes: usize) -> Self {
+        self.max_line_len = bytes;
+        self
+    }
+
+    /// The largest event accepted, in bytes: the type plus the data buffer (each `data` line's
+    /// value plus one LF). A larger event is [`SseError::EventTooLarge`].
+    #[must_use]
+    pub const fn max_event_size(mut self, bytes: usize) -> Self {
+        self.max_event_size = bytes;
+        self
+    }
+
+    /// How invalid UTF-8 is treated (default [`Utf8Mode::Lossy`]).
+    #[must_use]
+    pub const fn utf8(mut self, mode: Utf8Mode) -> Self {
+        self.utf8 = mode;
+        self
+    }
+
+    /// Opt in to dispatching the last event at the end of the stream even though no blank line
+    /// ended it (and to counting an unterminated last line). The standard discards it, which is
+    /// the default; some servers forget the final blank line.
+    #[must_use]
+    pub const fn dispatch_incomplete_at_end(mut self, yes: bool) -> Self {
+        self.dispatch_incomplete_at_end = yes;
+        self
+    }
+
+    /// The line length limit in bytes.
+    #[must_use]
+    pub const fn max_line_len_limit(&self) -> usize {
+        self.max_line_len
+    }
+
+    /// The event size limit in bytes.
+    #[must_use]
+    pub const fn max_event_size_limit(&self) -> usize {
+        self.max_event_size
+    }
+
+    /// The UTF-8 mode.
+    #[must_use]
+    pub const fn utf8_mode(&self) -> Utf8Mode {
+        self.utf8
+    }
+
+    /// Whether an incomplete last event is dispatched at the end of the stream.
+    #[must_use]
+    pub const fn dispatches_incomplete_at_end(&self) -> bool {
+        self.dispatch_incomplete_at_end
+    }
+}
+
+/// A dispatched event.
+///
+/// Cloning is cheap (reference counts, no copy). The strings are slices of the input chunk when
+/// the event's lines sat in one chunk.
+///
+/// ```
+/// use stream_core::sse::Event;
+///
+/// let event = Event::new("content_block_stop", r#"{"type":"content_block_stop","index":0}"#);
+/// assert_eq!(event.event_type(), "content_block_stop");
+/// assert_eq!(event.id(), "");
+/// assert_eq!(event.retry(), None);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Event {
+    event_type: ByteString,
+    data: ByteString,
+    id: ByteString,
+    retry: Option<u64>,
+}
+
+impl Event {
+    /// An event with this type and data, no ID and no retry (for tests and for building streams).
+    /// An empty type means `message`, as on the wire.
+    #[must_use]
+    pub fn new(event_type: &str, data: &str) -> Self {
+        Self {
+            event_type: ByteString::from(event_type),
+            data: ByteString::from(data),
+            id: ByteString::new(),
+            retry: None,
+        }
+    }
+
+    /// The event type: the last `event` field of the block, or `"message"` when there was none
+    /// (or it was empty).
+    #[must_use]
+    pub fn event_type(&self) -> &str {
+        if self.event_type.is_empty() {
+            "message"
+        } else {
+            &self.event_type
+        }
+    }
+
+    /// Whether the block set a non-empty type with an `event` field.
+    #[must_use]
+    pub fn has_explicit_type(&self) -> bool {
+        !self.event_type.is_empty()
+    }
+
+    /// The data: the values of the block's `data` lines joined with LF.
+    #[must_use]
+    pub fn data(&self) -> &str {
+        &self.data
+    }
+
+    /// The data as shared bytes (a cheap clone; a slice of the input chunk when possible).
+    #[must_use]
+    pub fn data_bytes(&self) -> Bytes {
+        self.data.as_bytes().clone()
+    }
+
+    /// The last event ID at dispatch (`""` until an `id` field sets one). Like a browser's
+    /// `lastEventId`, it persists across events until another `id` field changes it.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The reconnection time in milliseconds, when a valid `retry` field appeared in this
+    /// event's block (the last valid one wins). Values beyond `u64::MAX` saturate.
+    #[must_use]
+    pub fn retry(&self) -> Option<u64> {
+        self.retry
+    }
+
+    /// Sets the ID (builder style, for tests and for building streams).
+    #[must_use]
+    pub fn with_id(mut self, id: &str) -> Self {
+        self.id = ByteString::from(id);
+        self
+    }
+
+    /// Sets the reconnection time (builder style, for tests and for building streams).
+    #[must_use]
+    pub fn with_retry(mut self, millis: u64) -> Self {
+        self.retry = Some(millis);
+        self
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Event");
+        s.field("event", &self.event_type())
+            .field("data", &self.data());
+        if !self.id.is_empty() {
+            s.field("id", &self.id());
+        }
+        if let Some(retry) = self.retry {
+            s.field("retry", &retry);
+        }
+        s.finish()
+    }
+}
+
+/// Why the decoder refused part of the stream. The peer is to blame for every variant.
+///
+/// After any of these the decoder drops the event being built, skips the input up to the next
+/// blank line without buffering it, and continues: calling [`Decoder::next_event`] again goes on
+/// with the next event ([`can_resync`](Self::can_resync)).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SseError {
+    /// A line was longer than [`DecoderConfig::max_line_len`].
+    LineTooLong {
+        /// The limit that was crossed, in bytes.
+        limit: usize,
+        /// Stream offset of the first byte of the line.
+        offset: u64,
+    },
+    /// An event's data and type were larger than [`DecoderConfig::max_event_size`].
+    EventTooLarge {
+        /// The limit that was crossed, in bytes.
+        limit: usize,
+        /// Stream offset of the first byte of the line that crossed it.
+        offset: u64,
+    },
+    /// A line was not valid UTF-8 ([`Utf8Mode::Strict`] only).
+    InvalidUtf8 {
+        /// Stream offset of the first byte of the line.
+        offset: u64,
+        /// Offset, within the line, of the first invalid byte.
+        valid_up_to: usize,
+    },
+}
+
+impl SseError {
+    /// Whether decoding can go on after this error (it resumes at the next blank line). True for
+    /// every error this decoder reports today; a caller that wants fail-fast simply stops.
+    #[must_use]
+    pub const fn can_resync(&self) -> bool {
+        match self {
+            Self::LineTooLong { .. } | Self::EventTooLarge { .. } | Self::InvalidUtf8 { .. } => {
+                true
+            }
+        }
+    }
+
+    /// The stream offset of the first byte of the offending line.
+    #[must_use]
+    pub const fn offset(&self) -> u64 {
+        match self {
+            Self::LineTooLong { offset, .. }
+            | Self::EventTooLarge { offset, .. }
+            | Self::InvalidUtf8 { offset, .. } => *offset,
+        }
+    }
+}
+
+impl fmt::Display for SseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LineTooLong { limit, offset } => write!(
+                f,
+                "SSE line at byte {offset} is longer than the limit of {limit} bytes"
+            ),
+            Self::EventTooLarge { limit, offset } => write!(
+                f,
+                "SSE event grew past the limit of {limit} bytes at the line at byte {offset}"
+            ),
+            Self::InvalidUtf8 {
+                offset,
+                valid_up_to,
+            } => write!(
+                f,
+                "SSE line at byte {offset} is not valid UTF-8 (first invalid byte at {})",
+                offset + *valid_up_to as u64
+            ),
+        }
+    }
+}
+
+impl core::error::Error for SseError {}
+
+/// The incremental SSE decoder. See the [module docs](self) for the algorithm and guarantees.
+///
+/// Methods by role:
+/// * inputs: [`feed`](Self::feed), [`feed_slice`](Self::feed_slice), [`finish`](Self::finish);
+/// * output: [`next_event`](Self::next_event) — call it until `Ok(None)` after every input;
+/// * getters: [`last_event_id`](Self::last_event_id),
+///   [`reconnection_time`](Self::reconnection_time), [`is_mid_event`](Self::is_mid_event),
+///   [`buffered_len`](Self::buffered_len), [`is_finished`](Self::is_finished),
+///   [`config`](Self::config).
+#[derive(Debug)]
+pub struct Decoder {
+    config: DecoderConfig,
+    /// Chunks fed and not yet read; the front one is read from `pos`.
+    input: VecDeque<Bytes>,
+    pos: usize,
+    /// Stream offset of `input[0][0]`.
+    consumed: u64,
+    lines: LineState,
+    builder: EventBuilder,
+    /// `finish` was called.
+    ended: bool,
+    /// The end of the stream was processed; nothing more will come out.
+    done: bool,
+}
+
+/// Where the line splitter stands between chunks.
+#[derive(Debug)]
+struct LineState {
+    /// Bytes of a line that started in an earlier chunk.
+    partial: BytesMut,
+    /// Stream offset of the first byte of the current line.
+    line_start: u64,
+    /// The current line crossed the limit: drop its bytes until its line end.
+    skipping_line: bool,
+    /// The last line ended with CR at the end of a chunk: an LF first thing is part of it.
+    after_cr: bool,
+    /// How many bytes of a leading BOM have been seen; `None` once past the start.
+    bom_seen: Option<u8>,
+}
+
+/// The buffers of the event being built, and what persists across events.
+#[derive(Debug)]
+struct EventBuilder {
+    data: Data,
+    event_type: ByteString,
+    /// Bytes of data and type so far, for the event size limit.
+    size: usize,
+    /// The last valid `retry` of the current block.
+    block_retry: Option<u64>,
+    last_event_id: ByteString,
+    reconnection_time: Option<u64>,
+    /// An error dropped the current event: ignore lines up to the next blank one.
+    skipping_event: bool,
+}
+
+/// The data buffer: empty, one line (kept as a slice of the input), or several lines.
+#[derive(Debug)]
+enum Data {
+    Empty,
+    One(ByteString),
+    Many(String),
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder with the default [`DecoderConfig`].
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_config(DecoderConfig::new())
+    }
+
+    /// A decoder with the given limits and options.
+    #[must_use]
+    pub fn with_config(config: DecoderConfig) -> Self {
+        Self {
+            config,
+            input: VecDeque::new(),
+            pos: 0,
+            consumed: 0,
+            lines: LineState {
+                partial: BytesMut::new(),
+                line_start: 0,
+                skipping_line: false,
+                after_cr: false,
+                bom_seen: Some(0),
+            },
+            builder: EventBuilder {
+                data: Data::Empty,
+                event_type: ByteString::new(),
+                size: 0,
+                block_retry: None,
+                last_event_id: ByteString::new(),
+                reconnection_time: None,
+                skipping_event: false,
+            },
+            ended: false,
+            done: false,
+        }
+    }
+
+    /// The configuration this decoder was built with.
+    #[must_use]
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
+    /// Adds the next chunk of the stream. The chunk is kept (not copied) until it is read;
+    /// events whose lines lie within it borrow from it.
+    ///
+    /// Feeding after [`finish`](Self::finish) is a caller bug: the bytes are ignored (and a
+    /// debug build panics).
+    pub fn feed(&mut self, chunk: impl Into<Bytes>) {
+        debug_assert!(!self.ended, "Decoder::feed called after Decoder::finish");
+        if self.ended {
+            return;
+        }
+        let chunk = chunk.into();
+        if !chunk.is_empty() {
+            self.input.push_back(chunk);
+        }
+    }
+
+    /// Adds the next chunk of the stream by copying it.
+    pub fn feed_slice(&mut self, chunk: &[u8]) {
+        if !chunk.is_empty() {
+            self.feed(Bytes::copy_from_slice(chunk));
+        }
+    }
+
+    /// Marks the end of the stream. Drain [`next_event`](Self::next_event) afterwards: it
+    /// returns the events still in the input, then `Ok(None)` for good. An incomplete last event
+    /// is discarded, as the standard says, unless
+    /// [`DecoderConfig::dispatch_incomplete_at_end`] is on.
+    pub fn finish(&mut self) {
+        self.ended = true;
+    }
+
+    /// Whether [`finish`](Self::finish) was called and every event has been taken.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.done
+    }
+
+    /// The last event ID buffer: the value of the last valid `id` field so far (`""` if none).
+    #[must_use]
+    pub fn last_event_id(&self) -> &str {
+        &self.builder.last_event_id
+    }
+
+    /// The stream's reconnection time in milliseconds: the last valid `retry` field so far,
+    /// whether or not its block dispatched an event.
+    #[must_use]
+    pub fn reconnection_time(&self) -> Option<u64> {
+        self.builder.reconnection_time
+    }
+
+    /// Whether, in the input read so far, an event or a line has begun and not been completed.
+    /// Once [`next_event`](Self::next_event) has drained the input at the end of the stream,
+    /// this says the stream was cut inside an event.
+    #[must_use]
+    pub fn is_mid_event(&self) -> bool {
+        !self.lines.partial.is_empty()
+            || self.lines.skipping_line
+            || !matches!(self.builder.data, Data::Empty)
+            || !self.builder.event_type.is_empty()
+    }
+
+    /// Bytes held: unread input plus the partial line and the event being built.
+    #[must_use]
+    pub fn buffered_len(&self) -> usize {
+        let unread: usize = self.input.iter().map(Bytes::len).sum::<usize>() - self.pos;
+        unread + self.lines.partial.len() + self.builder.size
+    }
+
+    /// The next dispatched event, `Ok(None)` when more input is needed (or, after
+    /// [`finish`](Self::finish), when the stream is over), or an error for a line or event
+    /// that broke a limit or (in strict mode) was not UTF-8. After an error, call again: the
+    /// decoder resumes at the next event.
+    ///
+    /// # Errors
+    ///
+    /// [`SseError`] as described on each variant.
+    pub fn next_event(&mut self) -> Result<Option<Event>, SseError> {
+        let Self {
+            config,
+            input,
+            pos,
+            consumed,
+            lines,
+            builder,
+            ended,
+            done,
+        } = self;
+        loop {
+            let Some(chunk) = input.front() else {
+                if *ended && !*done {
+                    *done = true;
+                    return builder.end_of_stream(lines, config);
+                }
+                return Ok(None);
+            };
+            if *pos >= chunk.len() {
+                *consumed += chunk.len() as u64;
+                *pos = 0;
+                input.pop_front();
+                continue;
+            }
+            let rest = &chunk[*pos..];
+
+            if let Some(seen) = lines.bom_seen {
+                // Match the BOM byte by byte: it may be split across chunks.
+                let seen_len = usize::from(seen);
+                if rest[0] == BOM[seen_len] {
+                    *pos += 1;
+                    lines.bom_seen = if seen_len + 1 == BOM.len() {
+                        lines.line_start = *consumed + *pos as u64;
+                        None
+                    } else {
+                        Some(seen + 1)
+                    };
+                } else {
+                    // Not a BOM after all: what matched is the start of the first line.
+                    lines.partial.extend_from_slice(&BOM[..seen_len]);
+                    lines.bom_seen = None;
+                }
+                continue;
+            }
+
+            if lines.after_cr {
+                lines.after_cr = false;
+                if rest[0] == b'\n' {
+                    *pos += 1;
+                    lines.line_start += 1;
+                    continue;
+                }
+            }
+
+            let Some(end) = memchr::memchr2(b'\n', b'\r', rest) else {
+                // The line goes on in a later chunk.
+                if !lines.skipping_line {
+                    if lines.partial.len() + rest.len() > config.max_line_len {
+                        lines.start_skipping();
+                        builder.drop_event();
+                        let offset = lines.line_start;
+                        *pos = chunk.len();
+                        return Err(SseError::LineTooLong {
+                            limit: config.max_line_len,
+                            offset,
+                        });
+                    }
+                    lines.partial.extend_from_slice(rest);
+                }
+                *pos = chunk.len();
+                continue;
+            };
+
+            // A line ends at `end`; work out where the next one starts.
+            let line_end = *pos + end;
+            let mut next = line_end + 1;
+            if rest[end] == b'\r' {
+                match chunk.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => lines.after_cr = true,
+                }
+            }
+            let line_offset = lines.line_start;
+            lines.line_start = *consumed + next as u64;
+
+            if lines.skipping_line {
+                lines.skipping_line = false;
+                *pos = next;
+                continue;
+            }
+            let result = if lines.partial.is_empty() {
+                if end > config.max_line_len {
+                    Err(SseError::LineTooLong {
+                        limit: config.max_line_len,
+                        offset: line_offset,
+                    })
+                } else {
+                    builder.line(&chunk[*pos..line_end], Some(chunk), line_offset, config)
+                }
+            } else if lines.partial.len() + end > config.max_line_len {
+                lines.release_partial();
+                Err(SseError::LineTooLong {
+                    limit: config.max_line_len,
+                    offset: line_offset,
+                })
+            } else {
+                lines.partial.extend_from_slice(&rest[..end]);
+                let result = builder.line(&lines.partial, None, line_offset, config);
+                lines.release_partial();
+                result
+            };
+            *pos = next;
+            match result {
+                Ok(Some(event)) => return Ok(Some(event)),
+                Ok(None) => {}
+                Err(err) => {
+                    builder.drop_event();
+                    return Err(err);
+                }
+            }
+        }
+    }
+}
+
+impl LineState {
+    fn start_skipping(&mut self) {
+        self.skipping_line = true;
+        self.release_partial();
+    }
+
+    fn release_partial(&mut self) {
+        self.partial.clear();
+        if self.partial.capacity() > KEEP_LINE_CAPACITY {
+            self.partial = BytesMut::new();
+        }
+    }
+}
+
+impl EventBuilder {
+    /// Interprets one complete line (without its line end). `owner` is the chunk that holds the
+    /// line, when it lies in one chunk, so that kept values can be slices of it.
+    fn line(
+        &mut self,
+        line: &[u8],
+        owner: Option<&Bytes>,
+        offset: u64,
+        config: &DecoderConfig,
+    ) -> Result<Option<Event>, SseError> {
+        if line.is_empty() {
+            return Ok(self.dispatch());
+        }
+        if self.skipping_event {
+            return Ok(None);
+        }
+        if config.utf8 == Utf8Mode::Strict
+            && let Err(err) = core::str::from_utf8(line)
+        {
+            return Err(SseError::InvalidUtf8 {
+                offset,
+                valid_up_to: err.valid_up_to(),
+            });
+        }
+        let (name, value) = match memchr::memchr(b':', line) {
+            Some(0) => return Ok(None), // A comment.
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &b""[..]),
+        };
+        match name {
+            b"data" => {
+                self.data = match core::mem::replace(&mut self.data, Data::Empty) {
+                    Data::Empty => {
+                        let value = text(value, owner);
+                        self.grow(value.len(), offset, config)?;
+                        Data::One(value)
+                    }
+                    Data::One(first) => {
+                        let value = String::from_utf8_lossy(value);
+                        self.grow(1 + value.len(), offset, config)?;
+                        let mut joined = String::with_capacity(first.len() + 1 + value.len());
+                        joined.push_str(&first);
+                        joined.push('\n');
+                        joined.push_str(&value);
+                        Data::Many(joined)
+                    }
+                    Data::Many(mut joined) => {
+                        let value = String::from_utf8_lossy(value);
+                        self.grow(1 + value.len(), offset, config)?;
+                        joined.push('\n');
+                        joined.push_str(&value);
+                        Data::Many(joined)
+                    }
+                };
+            }
+            b"event" => {
+                let value = text(value, owner);
+                let old = core::mem::take(&mut self.event_type);
+                self.size -= old.len();
+                self.grow(value.len(), offset, config)?;
+                self.event_type = value;
+            }
+            b"id" if memchr::memchr(0, value).is_none() => {
+                self.last_event_id = text(value, owner);
+            }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                let millis = value.iter().fold(0u64, |acc, digit| {
+                    acc.saturating_mul(10)
+                        .saturating_add(u64::from(digit - b'0'))
+                });
+                self.block_retry = Some(millis);
+                self.reconnection_time = Some(millis);
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    /// Accounts for `added` bytes of event, or reports the event as too large.
+    fn grow(&mut self, added: usize, offset: u64, config: &DecoderConfig) -> Result<(), SseError> {
+        if added > config.max_event_size - self.size {
+            return Err(SseError::EventTooLarge {
+                limit: config.max_event_size,
+                offset,
+            });
+        }
+        self.size += added;
+        Ok(())
+    }
+
+    /// A blank line: dispatch the event if there is data, and start a new block either way.
+    fn dispatch(&mut self) -> Option<Event> {
+        let retry = self.block_retry.take();
+        let event_type = core::mem::take(&mut self.event_type);
+        self.size = 0;
+        if self.skipping_event {
+            self.skipping_event = false;
+            self.data = Data::Empty;
+            return None;
+        }
+        let data = match core::mem::replace(&mut self.data, Data::Empty) {
+            Data::Empty => return None,
+            Data::One(data) => data,
+            Data::Many(data) => ByteString::from(data),
+        };
+        Some(Event {
+            event_type,
+            data,
+            id: self.last_event_id.clone(),
+            retry,
+        })
+    }
+
+    /// An error: forget the event being built and ignore lines up to the next blank one.
+    fn drop_event(&mut self) {
+        self.data = Data::Empty;
+        self.event_type = ByteString::new();
+        self.size = 0;
+        self.block_retry = None;
+        self.skipping_event = true;
+    }
+
+    /// The end of the stream: discard the incomplete event, or with the opt-in, dispatch it.
+    fn end_of_stream(
+        &mut self,
+        lines: &mut LineState,
+        config: &DecoderConfig,
+    ) -> Result<Option<Event>, SseError> {
+        if let Some(seen) = lines.bom_seen.take() {
+            lines.partial.extend_from_slice(&BOM[..usize::from(seen)]);
+        }
+        let mut result = Ok(None);
+        if config.dispatch_incomplete_at_end {
+            if !lines.partial.is_empty() && !lines.skipping_line {
+                let partial = core::mem::take(&mut lines.partial);
+                result = self.line(&partial, None, lines.line_start, config);
+            }
+            if matches!(result, Ok(None)) {
+                result = Ok(self.dispatch());
+            }
+        }
+        lines.partial = BytesMut::new();
+        lines.skipping_line = false;
+        self.data = Data::Empty;
+        self.event_type = ByteString::new();
+        self.size = 0;
+        self.block_retry = None;
+        result
+    }
+}
+
+/// Decodes a field value as UTF-8, replacing invalid sequences. Valid input that lies in one
+/// chunk (`owner`) becomes a slice of it, without copying.
+fn text(value: &[u8], owner: Option<&Bytes>) -> ByteString {
+    if value.is_empty() {
+        return ByteString::new();
+    }
+    if let Some(owner) = owner
+        && let Ok(text) = ByteString::try_from(owner.slice_ref(value))
+    {
+        return text;
+    }
+    match String::from_utf8_lossy(value) {
+        Cow::Borrowed(valid) => ByteString::from(valid),
+        Cow::Owned(replaced) => ByteString::from(replaced),
+    }
+}

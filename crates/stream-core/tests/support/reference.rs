@@ -1,0 +1,145 @@
+//! A small, obviously correct SSE decoder, written straight from the WHATWG text and kept for
+//! tests and fuzzing only: decode the whole stream to text first, then split lines and apply
+//! the field rules one character at a time. No limits, no incremental input, no speed.
+//!
+//! Shared by the integration tests and the fuzz targets (`#[path]`-included), so that the
+//! production decoder is always compared against the same oracle.
+
+/// One dispatched event, as plain owned strings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RefEvent {
+    /// The event type (`"message"` when no non-empty `event` field set one).
+    pub(crate) event: String,
+    /// The data buffer without its trailing LF.
+    pub(crate) data: String,
+    /// The last event ID at dispatch.
+    pub(crate) id: String,
+    /// The last valid `retry` of the event's block.
+    pub(crate) retry: Option<u64>,
+}
+
+impl RefEvent {
+    /// The same fields taken from a production event.
+    pub(crate) fn from_event(event: &stream_core::sse::Event) -> Self {
+        Self {
+            event: event.event_type().to_owned(),
+            data: event.data().to_owned(),
+            id: event.id().to_owned(),
+            retry: event.retry(),
+        }
+    }
+}
+
+/// Decodes a complete stream. With `flush_at_end`, an unterminated last line counts and the
+/// last block is dispatched (the decoder's opt-in), else both are discarded (the standard).
+pub(crate) fn decode(input: &[u8], flush_at_end: bool) -> Vec<RefEvent> {
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let text = String::from_utf8_lossy(input);
+
+    // Split into lines; remember whether the last one was terminated.
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    let mut terminated = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                lines.push(std::mem::take(&mut current));
+                terminated = true;
+            }
+            '\n' => {
+                lines.push(std::mem::take(&mut current));
+                terminated = true;
+            }
+            other => {
+                current.push(other);
+                terminated = false;
+            }
+        }
+    }
+    if !terminated && flush_at_end {
+        lines.push(current);
+    }
+
+    let mut events = Vec::new();
+    let mut event_type = String::new();
+    let mut data = String::new();
+    let mut last_id = String::new();
+    let mut retry = None;
+    let dispatch = |event_type: &mut String,
+                    data: &mut String,
+                    retry: &mut Option<u64>,
+                    last_id: &String,
+                    events: &mut Vec<RefEvent>| {
+        let block_retry = retry.take();
+        if data.is_empty() {
+            event_type.clear();
+            return;
+        }
+        if data.ends_with('\n') {
+            data.pop();
+        }
+        events.push(RefEvent {
+            event: if event_type.is_empty() {
+                "message".to_owned()
+            } else {
+                event_type.clone()
+            },
+            data: std::mem::take(data),
+            id: last_id.clone(),
+            retry: block_retry,
+        });
+        event_type.clear();
+    };
+    for line in &lines {
+        if line.is_empty() {
+            dispatch(
+                &mut event_type,
+                &mut data,
+                &mut retry,
+                &last_id,
+                &mut events,
+            );
+            continue;
+        }
+        if line.starts_with(':') {
+            continue;
+        }
+        let (name, value) = match line.find(':') {
+            Some(i) => {
+                let value = &line[i + 1..];
+                (&line[..i], value.strip_prefix(' ').unwrap_or(value))
+            }
+            None => (line.as_str(), ""),
+        };
+        match name {
+            "event" => event_type = value.to_owned(),
+            "data" => {
+                data.push_str(value);
+                data.push('\n');
+            }
+            "id" if !value.contains('\0') => last_id = value.to_owned(),
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                let mut n: u64 = 0;
+                for b in value.bytes() {
+                    n = n.saturating_mul(10).saturating_add(u64::from(b - b'0'));
+                }
+                retry = Some(n);
+            }
+            _ => {}
+        }
+    }
+    if flush_at_end {
+        dispatch(
+            &mut event_type,
+            &mut data,
+            &mut retry,
+            &last_id,
+            &mut events,
+        );
+    }
+    events
+}
