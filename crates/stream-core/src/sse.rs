@@ -391,12 +391,56 @@ pub struct Decoder {
     pos: usize,
     /// Stream offset of `input[0][0]`.
     consumed: u64,
+    /// The front chunk's complete lines, validated as UTF-8 once for all of them.
+    front_text: Option<ValidText>,
     lines: LineState,
     builder: EventBuilder,
     /// `finish` was called.
     ended: bool,
     /// The end of the stream was processed; nothing more will come out.
     done: bool,
+}
+
+/// A run of whole lines of one chunk, validated as UTF-8 in one pass, so that the values of
+/// every line in it can be handed out as `&str` slices of it without validating each again.
+#[derive(Debug)]
+struct ValidText {
+    text: ByteString,
+    /// Where `text` starts in the chunk.
+    start: usize,
+}
+
+impl ValidText {
+    /// Validates `chunk[start..]` up to its last line end (the bytes after it belong to a
+    /// line that ends in a later chunk). Stops early at invalid UTF-8; lines past that point
+    /// are decoded one by one.
+    fn new(chunk: &Bytes, start: usize) -> Self {
+        let rest = &chunk[start..];
+        let end = memchr::memrchr2(b'\n', b'\r', rest).map_or(0, |i| i + 1);
+        let text = match ByteString::try_from(chunk.slice(start..start + end)) {
+            Ok(text) => text,
+            Err(err) => ByteString::try_from(chunk.slice(start..start + err.valid_up_to()))
+                .unwrap_or_default(),
+        };
+        Self { text, start }
+    }
+
+    /// The validated text of `chunk[from..to]`, if it lies inside this run.
+    fn get(&self, from: usize, to: usize) -> Option<&ByteString> {
+        (from >= self.start && to - self.start <= self.text.len()).then_some(&self.text)
+    }
+}
+
+/// Where the bytes of a line are, which decides how its values are kept.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// Inside a validated run of one chunk: values are `&str` slices of it (no copy, no
+    /// validation).
+    Valid(&'a ByteString),
+    /// Inside one chunk, not yet validated: values are validated slices of the chunk.
+    Chunk(&'a Bytes),
+    /// Copied from several chunks: values are copied.
+    Copied,
 }
 
 /// Where the line splitter stands between chunks.
@@ -458,6 +502,7 @@ impl Decoder {
             input: VecDeque::new(),
             pos: 0,
             consumed: 0,
+            front_text: None,
             lines: LineState {
                 partial: BytesMut::new(),
                 line_start: 0,
@@ -567,6 +612,7 @@ impl Decoder {
             input,
             pos,
             consumed,
+            front_text,
             lines,
             builder,
             ended,
@@ -583,6 +629,7 @@ impl Decoder {
             if *pos >= chunk.len() {
                 *consumed += chunk.len() as u64;
                 *pos = 0;
+                *front_text = None;
                 input.pop_front();
                 continue;
             }
@@ -660,7 +707,11 @@ impl Decoder {
                         offset: line_offset,
                     })
                 } else {
-                    builder.line(&chunk[*pos..line_end], Some(chunk), line_offset, config)
+                    let valid = front_text.get_or_insert_with(|| ValidText::new(chunk, *pos));
+                    let source = valid
+                        .get(*pos, line_end)
+                        .map_or(Source::Chunk(chunk), Source::Valid);
+                    builder.line(&chunk[*pos..line_end], source, line_offset, config)
                 }
             } else if lines.partial.len() + end > config.max_line_len {
                 lines.release_partial();
@@ -670,7 +721,7 @@ impl Decoder {
                 })
             } else {
                 lines.partial.extend_from_slice(&rest[..end]);
-                let result = builder.line(&lines.partial, None, line_offset, config);
+                let result = builder.line(&lines.partial, Source::Copied, line_offset, config);
                 lines.release_partial();
                 result
             };
@@ -702,12 +753,11 @@ impl LineState {
 }
 
 impl EventBuilder {
-    /// Interprets one complete line (without its line end). `owner` is the chunk that holds the
-    /// line, when it lies in one chunk, so that kept values can be slices of it.
+    /// Interprets one complete line (without its line end); `source` says where it lies.
     fn line(
         &mut self,
         line: &[u8],
-        owner: Option<&Bytes>,
+        source: Source<'_>,
         offset: u64,
         config: &DecoderConfig,
     ) -> Result<Option<Event>, SseError> {
@@ -718,6 +768,7 @@ impl EventBuilder {
             return Ok(None);
         }
         if config.utf8 == Utf8Mode::Strict
+            && !matches!(source, Source::Valid(_))
             && let Err(err) = core::str::from_utf8(line)
         {
             return Err(SseError::InvalidUtf8 {
@@ -737,12 +788,12 @@ impl EventBuilder {
             b"data" => {
                 self.data = match core::mem::replace(&mut self.data, Data::Empty) {
                     Data::Empty => {
-                        let value = text(value, owner);
+                        let value = text(value, source);
                         self.grow(value.len(), offset, config)?;
                         Data::One(value)
                     }
                     Data::One(first) => {
-                        let value = String::from_utf8_lossy(value);
+                        let value = str_of(value, source);
                         self.grow(1 + value.len(), offset, config)?;
                         let mut joined = String::with_capacity(first.len() + 1 + value.len());
                         joined.push_str(&first);
@@ -751,7 +802,7 @@ impl EventBuilder {
                         Data::Many(joined)
                     }
                     Data::Many(mut joined) => {
-                        let value = String::from_utf8_lossy(value);
+                        let value = str_of(value, source);
                         self.grow(1 + value.len(), offset, config)?;
                         joined.push('\n');
                         joined.push_str(&value);
@@ -760,14 +811,14 @@ impl EventBuilder {
                 };
             }
             b"event" => {
-                let value = text(value, owner);
+                let value = known_event_type(value).unwrap_or_else(|| text(value, source));
                 let old = core::mem::take(&mut self.event_type);
                 self.size -= old.len();
                 self.grow(value.len(), offset, config)?;
                 self.event_type = value;
             }
             b"id" if memchr::memchr(0, value).is_none() => {
-                self.last_event_id = text(value, owner);
+                self.last_event_id = text(value, source);
             }
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 let millis = value.iter().fold(0u64, |acc, digit| {
@@ -839,7 +890,7 @@ impl EventBuilder {
         if config.dispatch_incomplete_at_end {
             if !lines.partial.is_empty() && !lines.skipping_line {
                 let partial = core::mem::take(&mut lines.partial);
-                result = self.line(&partial, None, lines.line_start, config);
+                result = self.line(&partial, Source::Copied, lines.line_start, config);
             }
             if matches!(result, Ok(None)) {
                 result = Ok(self.dispatch());
@@ -855,19 +906,64 @@ impl EventBuilder {
     }
 }
 
-/// Decodes a field value as UTF-8, replacing invalid sequences. Valid input that lies in one
-/// chunk (`owner`) becomes a slice of it, without copying.
-fn text(value: &[u8], owner: Option<&Bytes>) -> ByteString {
+/// The event names of the Messages streaming API, kept as static strings so that the most
+/// common `event` lines cost neither a slice nor a validation.
+const KNOWN_EVENT_TYPES: [&str; 9] = [
+    "content_block_delta",
+    "content_block_start",
+    "content_block_stop",
+    "message_delta",
+    "message_start",
+    "message_stop",
+    "message",
+    "ping",
+    "error",
+];
+
+fn known_event_type(value: &[u8]) -> Option<ByteString> {
+    KNOWN_EVENT_TYPES
+        .iter()
+        .find(|name| name.as_bytes() == value)
+        .map(|name| ByteString::from_static(name))
+}
+
+/// The validated `&str` of `value` within a validated run.
+fn valid_str<'a>(value: &[u8], text: &'a ByteString) -> Option<&'a str> {
+    let start = value.as_ptr().addr().checked_sub(text.as_ptr().addr())?;
+    text.get(start..start + value.len())
+}
+
+/// A field value as text, without copying when it can be a slice of its chunk. Invalid UTF-8
+/// is replaced (strict mode has rejected it before this point).
+fn text(value: &[u8], source: Source<'_>) -> ByteString {
     if value.is_empty() {
         return ByteString::new();
     }
-    if let Some(owner) = owner
-        && let Ok(text) = ByteString::try_from(owner.slice_ref(value))
-    {
-        return text;
+    match source {
+        Source::Valid(text) => {
+            if let Some(valid) = valid_str(value, text) {
+                return text.slice_ref(valid);
+            }
+        }
+        Source::Chunk(chunk) => {
+            if let Ok(text) = ByteString::try_from(chunk.slice_ref(value)) {
+                return text;
+            }
+        }
+        Source::Copied => {}
     }
     match String::from_utf8_lossy(value) {
         Cow::Borrowed(valid) => ByteString::from(valid),
         Cow::Owned(replaced) => ByteString::from(replaced),
     }
+}
+
+/// A field value as a borrowed `&str` where it was validated already, else decoded lossily.
+fn str_of<'a>(value: &'a [u8], source: Source<'a>) -> Cow<'a, str> {
+    if let Source::Valid(text) = source
+        && let Some(valid) = valid_str(value, text)
+    {
+        return Cow::Borrowed(valid);
+    }
+    String::from_utf8_lossy(value)
 }
