@@ -18,6 +18,12 @@
 //!
 //! * [`sse`]: the WHATWG "interpreting an event stream" algorithm as an incremental push
 //!   decoder: exact, linear-time, bounded and zero-copy where the input allows.
+//! * [`messages`]: the events and values of the Messages streaming API, exact on the wire
+//!   (unknown fields, blocks and events are kept) and typed where they are read.
+//! * [`accumulate`]: a pure fold of those events into a `Message`, with derived events and one
+//!   documented rule for every protocol violation.
+//! * [`partial_json`]: an incremental JSON parser whose live partial value costs amortised
+//!   O(1) per byte, for streamed tool input.
 //!
 //! # What is out of scope
 //!
@@ -49,6 +55,9 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod accumulate;
+pub mod messages;
+pub mod partial_json;
 pub mod sse;
 
 /// The README's Rust example is compiled and run as a doctest, so it stays true to the code.
