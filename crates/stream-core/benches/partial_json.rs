@@ -1,0 +1,112 @@
+//! Streamed tool input: a JSON document of 256 KiB, 1 MiB and 4 MiB pushed in 8-byte
+//! fragments with the live snapshot read after every fragment, against appending everything
+//! to a `String` and parsing once with `serde_json` (the floor: no snapshot at all). The
+//! official SDKs re-parse the whole buffer after every fragment, which is quadratic; ours must
+//! stay linear, so time per byte is flat across the three sizes.
+//!
+//! ```text
+//! cargo bench -p stream-core --bench partial_json
+//! ```
+
+// `criterion_group!` and `criterion_main!` generate public items that cannot carry docs.
+#![allow(missing_docs)]
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::Value;
+use stream_core::partial_json::PartialJson;
+
+/// A tool input of about `len` bytes: an object with nested arrays of records, strings with
+/// escapes and non-ASCII text, integers and floats, pretty-printed with spaces like the API.
+fn tool_input(len: usize) -> String {
+    let mut doc = String::from("{\"path\": \"/srv/data/report.json\", \"rows\": [");
+    let mut i = 0u64;
+    while doc.len() < len {
+        if i > 0 {
+            doc.push_str(", ");
+        }
+        write!(
+            doc,
+            "{{\"id\": {i}, \"score\": {}.{:03}, \"ok\": {}, \"tags\": [\"a\", \"b\\\"c\"], \"note\": \"line {i}\\nwith caf\u{e9} \\u00e9 and \u{4e2d}\u{6587}\", \"none\": null}}",
+            i % 97,
+            i % 1000,
+            i.is_multiple_of(2)
+        )
+        .expect("writing to a String cannot fail");
+        i += 1;
+    }
+    doc.push_str("], \"done\": true}");
+    doc
+}
+
+/// The input cut into fragments of about eight bytes, on character boundaries (fragments are
+/// `&str`, as `input_json_delta.partial_json` is).
+fn fragments(doc: &str) -> Vec<&str> {
+    let mut out = Vec::with_capacity(doc.len() / 8 + 1);
+    let mut start = 0;
+    while start < doc.len() {
+        let mut end = (start + 8).min(doc.len());
+        while !doc.is_char_boundary(end) {
+            end += 1;
+        }
+        out.push(&doc[start..end]);
+        start = end;
+    }
+    out
+}
+
+fn incremental(pieces: &[&str]) -> Value {
+    let mut parser = PartialJson::new();
+    for piece in pieces {
+        parser.push(piece).expect("valid JSON");
+        black_box(parser.snapshot());
+    }
+    parser.finish().expect("complete JSON")
+}
+
+fn parse_once(pieces: &[&str]) -> Value {
+    let mut buffer = String::new();
+    for piece in pieces {
+        buffer.push_str(piece);
+    }
+    serde_json::from_str(&buffer).expect("valid JSON")
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tool_input_8B_fragments");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for kib in [256usize, 1024, 4096] {
+        let doc = tool_input(kib * 1024);
+        let pieces = fragments(&doc);
+        assert_eq!(
+            incremental(&pieces),
+            parse_once(&pieces),
+            "same final value"
+        );
+        group.throughput(Throughput::Bytes(doc.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::new("partial_json_snapshot_every_fragment", kib),
+            &pieces,
+            |b, p| {
+                b.iter(|| incremental(black_box(p)));
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("serde_json_parse_once", kib),
+            &pieces,
+            |b, p| {
+                b.iter(|| parse_once(black_box(p)));
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
