@@ -435,7 +435,9 @@ impl Accumulator {
         })
     }
 
-    fn open_blocks(&self) -> Vec<usize> {
+    /// The indexes of the blocks started and not yet stopped.
+    #[must_use]
+    pub fn open_blocks(&self) -> Vec<usize> {
         self.blocks
             .iter()
             .enumerate()

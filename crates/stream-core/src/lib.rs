@@ -24,6 +24,9 @@
 //!   documented rule for every protocol violation.
 //! * [`partial_json`]: an incremental JSON parser whose live partial value costs amortised
 //!   O(1) per byte, for streamed tool input.
+//! * [`request`]: the request parameters and client configuration, described as plain values.
+//! * [`session`]: the deferred-request state machine (send, retry, deadlines, done) that the
+//!   transports drive with `handle_*` inputs and `poll_*` outputs.
 //!
 //! # What is out of scope
 //!
@@ -58,6 +61,8 @@ extern crate std;
 pub mod accumulate;
 pub mod messages;
 pub mod partial_json;
+pub mod request;
+pub mod session;
 pub mod sse;
 
 /// The README's Rust example is compiled and run as a doctest, so it stays true to the code.

@@ -1,0 +1,803 @@
+//! What to send: the request parameters of the Messages API and the client configuration,
+//! described as plain values (method, URL, headers, body bytes) that any driver can send.
+//!
+//! ```
+//! use stream_core::request::{ClientConfig, MessageParams, MessageParam};
+//!
+//! let config = ClientConfig::new().api_key("sk-ant-example").beta("interleaved-thinking-2025-05-14");
+//! let params = MessageParams::new("claude-sonnet-4-5", 1024)
+//!     .system("Be brief.")
+//!     .message(MessageParam::user("Hello"))
+//!     .temperature(0.2);
+//! let request = config.build_request(&params, 0)?;
+//! assert_eq!(request.method, "POST");
+//! assert_eq!(request.url, "https://api.anthropic.com/v1/messages");
+//! assert_eq!(request.header("anthropic-version"), Some("2023-06-01"));
+//! let body: serde_json::Value = serde_json::from_slice(&request.body)?;
+//! assert_eq!(body["stream"], true);
+//! assert_eq!(body["messages"][0]["content"], "Hello");
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::messages::{ContentBlock, JsonObject, Message};
+use crate::sse::DecoderConfig;
+
+/// The API version sent in `anthropic-version` by default: the one the official SDKs send.
+pub const DEFAULT_API_VERSION: &str = "2023-06-01";
+/// The default base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+
+/// A secret (API key or token): kept out of every `Debug` and `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    #[must_use]
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, to put in a header.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// How requests authenticate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Auth {
+    /// No credentials (a local server, or a proxy that adds them).
+    #[default]
+    None,
+    /// `x-api-key: <key>`.
+    ApiKey(Secret),
+    /// `Authorization: Bearer <token>`.
+    AuthToken(Secret),
+}
+
+/// The deadlines a session enforces, each with its reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// Opening the connection (TCP and TLS). Enforced by the driver's connector; default 10 s
+    /// (a healthy connect takes milliseconds; ten seconds rides out a slow handshake).
+    pub connect: Duration,
+    /// From sending the request to its response head; default 60 s. The API sends the head
+    /// of a streaming response before it starts generating, so a long wait means trouble.
+    pub response_head: Duration,
+    /// The longest gap between two body bytes; default 90 s. The API sends `ping` events
+    /// while the model thinks, so a silent stream is stalled (the official TypeScript SDK has
+    /// no such deadline and hangs forever on a stalled stream).
+    pub idle: Duration,
+    /// The whole exchange, retries included; default none (a long reply is not an error).
+    pub total: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            response_head: Duration::from_secs(60),
+            idle: Duration::from_secs(90),
+            total: None,
+        }
+    }
+}
+
+/// When and how often to retry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Retries after the first attempt; default 2, as in the official SDKs.
+    pub max_retries: u32,
+    /// The first backoff; default 0.5 s, doubled on every retry.
+    pub initial_backoff: Duration,
+    /// The longest backoff; default 8 s.
+    pub max_backoff: Duration,
+    /// The largest share of a backoff taken off at random; default 0.25.
+    pub jitter: f64,
+    /// The longest `retry-after` obeyed; default 60 s. A longer, negative or garbled value
+    /// falls back to the backoff.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 2,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(8),
+            jitter: 0.25,
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything about the client that is the same for every request.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Credentials.
+    pub auth: Auth,
+    /// The base URL, without a trailing slash (default [`DEFAULT_BASE_URL`]).
+    pub base_url: String,
+    /// The `anthropic-version` header (default [`DEFAULT_API_VERSION`]).
+    pub api_version: String,
+    /// Beta flags, sent comma-separated in `anthropic-beta`.
+    pub betas: Vec<String>,
+    /// Extra headers sent with every request.
+    pub headers: Vec<(String, String)>,
+    /// The `user-agent` header.
+    pub user_agent: String,
+    /// Limits of the SSE decoder.
+    pub decoder: DecoderConfig,
+    /// The most bytes of an error body (or of a non-SSE body) kept; default 64 KiB.
+    pub max_error_body: usize,
+    /// Deadlines.
+    pub timeouts: Timeouts,
+    /// Retries.
+    pub retry: RetryPolicy,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientConfig {
+    /// The defaults: no credentials, the public API, the SDKs' API version.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            auth: Auth::None,
+            base_url: DEFAULT_BASE_URL.to_string(),
+            api_version: DEFAULT_API_VERSION.to_string(),
+            betas: Vec::new(),
+            headers: Vec::new(),
+            user_agent: format!("anthropic-stream/{}", env!("CARGO_PKG_VERSION")),
+            decoder: DecoderConfig::new(),
+            max_error_body: 64 * 1024,
+            timeouts: Timeouts::default(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Authenticates with an API key (`x-api-key`).
+    #[must_use]
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.auth = Auth::ApiKey(Secret::new(key));
+        self
+    }
+
+    /// Authenticates with a bearer token (`Authorization: Bearer`).
+    #[must_use]
+    pub fn auth_token(mut self, token: impl Into<String>) -> Self {
+        self.auth = Auth::AuthToken(Secret::new(token));
+        self
+    }
+
+    /// Sets the base URL (a trailing `/` is removed).
+    #[must_use]
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        let mut url = url.into();
+        while url.ends_with('/') {
+            url.pop();
+        }
+        self.base_url = url;
+        self
+    }
+
+    /// Adds a beta flag.
+    #[must_use]
+    pub fn beta(mut self, flag: impl Into<String>) -> Self {
+        self.betas.push(flag.into());
+        self
+    }
+
+    /// Adds a header sent with every request.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the deadlines.
+    #[must_use]
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Sets the retry policy.
+    #[must_use]
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the maximum number of retries (0 disables retries).
+    #[must_use]
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.retry.max_retries = retries;
+        self
+    }
+
+    /// Describes the request for `params`, for the attempt that follows `retries` retries
+    /// (sent in `x-stainless-retry-count`, as the official SDKs do).
+    ///
+    /// # Errors
+    ///
+    /// [`ParamsError`] when the parameters cannot be sent (see [`MessageParams::validate`]).
+    pub fn build_request(
+        &self,
+        params: &MessageParams,
+        retries: u32,
+    ) -> Result<Request, ParamsError> {
+        params.validate()?;
+        let body = params.to_body()?;
+        Ok(self.request_with_body(body, retries))
+    }
+
+    pub(crate) fn request_with_body(&self, body: Bytes, retries: u32) -> Request {
+        let mut headers = Vec::with_capacity(8 + self.headers.len());
+        match &self.auth {
+            Auth::None => {}
+            Auth::ApiKey(key) => headers.push(("x-api-key".to_string(), key.expose().to_string())),
+            Auth::AuthToken(token) => headers.push((
+                "authorization".to_string(),
+                format!("Bearer {}", token.expose()),
+            )),
+        }
+        headers.push(("anthropic-version".to_string(), self.api_version.clone()));
+        if !self.betas.is_empty() {
+            headers.push(("anthropic-beta".to_string(), self.betas.join(",")));
+        }
+        headers.push(("content-type".to_string(), "application/json".to_string()));
+        headers.push(("accept".to_string(), "text/event-stream".to_string()));
+        headers.push(("user-agent".to_string(), self.user_agent.clone()));
+        headers.push(("x-stainless-retry-count".to_string(), retries.to_string()));
+        headers.extend(self.headers.iter().cloned());
+        Request {
+            method: "POST",
+            url: format!("{}/v1/messages", self.base_url),
+            headers,
+            body,
+        }
+    }
+}
+
+/// A request to send, in plain values.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Request {
+    /// The method.
+    pub method: &'static str,
+    /// The absolute URL.
+    pub url: String,
+    /// The headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Request {
+    /// The value of the first header with this (lower-case) name.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for Request {
+    /// Credentials are redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let secret =
+                    n.eq_ignore_ascii_case("x-api-key") || n.eq_ignore_ascii_case("authorization");
+                (n.as_str(), if secret { "<redacted>" } else { v.as_str() })
+            })
+            .collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// Why parameters cannot be sent. The caller is to blame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParamsError {
+    /// `model` is empty.
+    MissingModel,
+    /// `max_tokens` is zero.
+    ZeroMaxTokens,
+    /// `messages` is empty.
+    NoMessages,
+    /// An extra field would replace a field the library sets (`stream`).
+    ReservedField(String),
+    /// The parameters did not serialize.
+    Serialize(String),
+}
+
+impl fmt::Display for ParamsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingModel => f.write_str("the request has no model"),
+            Self::ZeroMaxTokens => f.write_str("max_tokens must be at least 1"),
+            Self::NoMessages => f.write_str("the request has no messages"),
+            Self::ReservedField(name) => {
+                write!(f, "the extra field `{name}` is set by the library")
+            }
+            Self::Serialize(err) => write!(f, "the parameters did not serialize: {err}"),
+        }
+    }
+}
+
+impl core::error::Error for ParamsError {}
+
+/// Who speaks a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The user (also tool results).
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One message of the conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageParam {
+    /// Who speaks.
+    pub role: Role,
+    /// What is said: a string, or blocks.
+    pub content: Content,
+}
+
+/// The content of a message: plain text or blocks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    /// Plain text.
+    Text(String),
+    /// Content blocks.
+    Blocks(Vec<BlockParam>),
+}
+
+impl MessageParam {
+    /// A user message of plain text.
+    #[must_use]
+    pub fn user(text: impl Into<String>) -> Self {
+        Self {
+            role: Role::User,
+            content: Content::Text(text.into()),
+        }
+    }
+
+    /// An assistant message of plain text (a prefill, or an earlier turn).
+    #[must_use]
+    pub fn assistant(text: impl Into<String>) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: Content::Text(text.into()),
+        }
+    }
+
+    /// A user message of blocks (images, documents, tool results, ...).
+    #[must_use]
+    pub fn user_blocks(blocks: Vec<BlockParam>) -> Self {
+        Self {
+            role: Role::User,
+            content: Content::Blocks(blocks),
+        }
+    }
+}
+
+impl From<&Message> for MessageParam {
+    /// A received message as the assistant turn of the next request, every block exactly as
+    /// received (thinking blocks and their signatures, tool calls, unknown blocks).
+    fn from(message: &Message) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: Content::Blocks(message.content().iter().map(BlockParam::from).collect()),
+        }
+    }
+}
+
+/// A content block to send, as its JSON object. Constructors cover the documented types;
+/// [`BlockParam::raw`] sends anything else as it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlockParam(JsonObject);
+
+impl BlockParam {
+    /// A text block.
+    #[must_use]
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::object([
+            ("type", "text".into()),
+            ("text", Value::String(text.into())),
+        ])
+    }
+
+    /// An image from base64 data (`media_type` such as `image/png`).
+    #[must_use]
+    pub fn image_base64(media_type: &str, data: impl Into<String>) -> Self {
+        Self::object([
+            ("type", "image".into()),
+            (
+                "source",
+                serde_json::json!({"type": "base64", "media_type": media_type, "data": data.into()}),
+            ),
+        ])
+    }
+
+    /// An image by URL.
+    #[must_use]
+    pub fn image_url(url: &str) -> Self {
+        Self::object([
+            ("type", "image".into()),
+            ("source", serde_json::json!({"type": "url", "url": url})),
+        ])
+    }
+
+    /// A PDF document from base64 data.
+    #[must_use]
+    pub fn pdf_base64(data: impl Into<String>) -> Self {
+        Self::object([
+            ("type", "document".into()),
+            (
+                "source",
+                serde_json::json!({"type": "base64", "media_type": "application/pdf", "data": data.into()}),
+            ),
+        ])
+    }
+
+    /// A plain-text document.
+    #[must_use]
+    pub fn text_document(text: impl Into<String>) -> Self {
+        Self::object([
+            ("type", "document".into()),
+            (
+                "source",
+                serde_json::json!({"type": "text", "media_type": "text/plain", "data": text.into()}),
+            ),
+        ])
+    }
+
+    /// The result of a tool call, as text.
+    #[must_use]
+    pub fn tool_result(tool_use_id: &str, content: impl Into<String>) -> Self {
+        Self::object([
+            ("type", "tool_result".into()),
+            ("tool_use_id", tool_use_id.into()),
+            ("content", Value::String(content.into())),
+        ])
+    }
+
+    /// The failure of a tool call.
+    #[must_use]
+    pub fn tool_error(tool_use_id: &str, message: impl Into<String>) -> Self {
+        let mut block = Self::tool_result(tool_use_id, message);
+        block.0.insert("is_error".to_string(), Value::Bool(true));
+        block
+    }
+
+    /// Any block, as its JSON object.
+    #[must_use]
+    pub fn raw(object: JsonObject) -> Self {
+        Self(object)
+    }
+
+    /// Sets a field (for example `cache_control`).
+    #[must_use]
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.0.insert(key.to_string(), value);
+        self
+    }
+
+    /// The JSON object.
+    #[must_use]
+    pub fn as_json(&self) -> &JsonObject {
+        &self.0
+    }
+
+    fn object<const N: usize>(fields: [(&str, Value); N]) -> Self {
+        Self(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    }
+}
+
+impl From<&ContentBlock> for BlockParam {
+    /// A received block, exactly as received.
+    fn from(block: &ContentBlock) -> Self {
+        Self(block.as_json().clone())
+    }
+}
+
+/// The system prompt: text or blocks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum System {
+    /// Plain text.
+    Text(String),
+    /// Text blocks (for `cache_control`).
+    Blocks(Vec<BlockParam>),
+}
+
+/// A tool the model may call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    /// The tool's name.
+    pub name: String,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The JSON Schema of its input.
+    pub input_schema: Value,
+    /// Other fields (`cache_control`, `type` for server tools, ...).
+    #[serde(flatten)]
+    pub extra: JsonObject,
+}
+
+impl Tool {
+    /// A tool with a name, a description and an input schema.
+    #[must_use]
+    pub fn new(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        input_schema: Value,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            description: Some(description.into()),
+            input_schema,
+            extra: JsonObject::new(),
+        }
+    }
+}
+
+/// How the model should choose tools.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ToolChoice {
+    /// The model decides.
+    Auto {
+        /// Whether to allow at most one tool call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disable_parallel_tool_use: Option<bool>,
+    },
+    /// The model must call some tool.
+    Any {
+        /// Whether to allow at most one tool call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disable_parallel_tool_use: Option<bool>,
+    },
+    /// The model must call this tool.
+    Tool {
+        /// The tool.
+        name: String,
+        /// Whether to allow at most one tool call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disable_parallel_tool_use: Option<bool>,
+    },
+    /// The model must not call tools.
+    None,
+}
+
+/// Extended thinking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Thinking {
+    /// Thinking with a token budget.
+    Enabled {
+        /// The most tokens spent thinking.
+        budget_tokens: u32,
+    },
+    /// No thinking.
+    Disabled,
+}
+
+/// The parameters of a Messages request. `stream: true` is set by the library.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MessageParams {
+    /// The model.
+    pub model: String,
+    /// The most output tokens.
+    pub max_tokens: u32,
+    /// The conversation.
+    pub messages: Vec<MessageParam>,
+    /// The system prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<System>,
+    /// Tools the model may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Tool>,
+    /// How the model chooses tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    /// Extended thinking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<Thinking>,
+    /// Request metadata (`user_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<JsonObject>,
+    /// Sequences that stop generation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop_sequences: Vec<String>,
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Top-k sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    /// `auto` or `standard_only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+    /// Any other field, sent as it is (for fields the API gains tomorrow).
+    #[serde(flatten)]
+    pub extra: JsonObject,
+}
+
+impl MessageParams {
+    /// Parameters with a model and a token limit; add messages with [`message`](Self::message).
+    #[must_use]
+    pub fn new(model: impl Into<String>, max_tokens: u32) -> Self {
+        Self {
+            model: model.into(),
+            max_tokens,
+            messages: Vec::new(),
+            system: None,
+            tools: Vec::new(),
+            tool_choice: None,
+            thinking: None,
+            metadata: None,
+            stop_sequences: Vec::new(),
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            service_tier: None,
+            extra: JsonObject::new(),
+        }
+    }
+
+    /// Parameters from a full request JSON (as in a `--params` file). `stream` is ignored.
+    ///
+    /// # Errors
+    ///
+    /// A `serde_json` error when the JSON is not a Messages request.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        let mut params: Self = serde_json::from_str(json)?;
+        params.extra.remove("stream");
+        Ok(params)
+    }
+
+    /// Adds a message.
+    #[must_use]
+    pub fn message(mut self, message: MessageParam) -> Self {
+        self.messages.push(message);
+        self
+    }
+
+    /// Sets the system prompt.
+    #[must_use]
+    pub fn system(mut self, system: impl Into<String>) -> Self {
+        self.system = Some(System::Text(system.into()));
+        self
+    }
+
+    /// Adds a tool.
+    #[must_use]
+    pub fn tool(mut self, tool: Tool) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// Sets the tool choice.
+    #[must_use]
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
+        self
+    }
+
+    /// Enables extended thinking with a token budget.
+    #[must_use]
+    pub fn thinking(mut self, budget_tokens: u32) -> Self {
+        self.thinking = Some(Thinking::Enabled { budget_tokens });
+        self
+    }
+
+    /// Sets the temperature.
+    #[must_use]
+    pub fn temperature(mut self, temperature: f64) -> Self {
+        self.temperature = Some(temperature);
+        self
+    }
+
+    /// Adds a stop sequence.
+    #[must_use]
+    pub fn stop_sequence(mut self, sequence: impl Into<String>) -> Self {
+        self.stop_sequences.push(sequence.into());
+        self
+    }
+
+    /// Sets any other field.
+    #[must_use]
+    pub fn extra(mut self, key: impl Into<String>, value: Value) -> Self {
+        self.extra.insert(key.into(), value);
+        self
+    }
+
+    /// Checks what can be checked before sending.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamsError`] for an empty model, zero `max_tokens`, no messages, or an extra field
+    /// named `stream`.
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        if self.model.is_empty() {
+            return Err(ParamsError::MissingModel);
+        }
+        if self.max_tokens == 0 {
+            return Err(ParamsError::ZeroMaxTokens);
+        }
+        if self.messages.is_empty() {
+            return Err(ParamsError::NoMessages);
+        }
+        if self.extra.contains_key("stream") {
+            return Err(ParamsError::ReservedField("stream".to_string()));
+        }
+        Ok(())
+    }
+
+    /// The JSON body, with `stream: true`.
+    pub(crate) fn to_body(&self) -> Result<Bytes, ParamsError> {
+        let mut value =
+            serde_json::to_value(self).map_err(|err| ParamsError::Serialize(err.to_string()))?;
+        if let Value::Object(map) = &mut value {
+            map.insert("stream".to_string(), Value::Bool(true));
+        }
+        serde_json::to_vec(&value)
+            .map(Bytes::from)
+            .map_err(|err| ParamsError::Serialize(err.to_string()))
+    }
+}

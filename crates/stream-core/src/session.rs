@@ -1,0 +1,1164 @@
+//! The deferred-request session: the Sans-IO state machine that both transports drive.
+//!
+//! A [`Session`] is described first and started later. Building it validates the request and
+//! does nothing else; [`enter`](Session::enter) starts it; [`close`](Session::close) ends it
+//! from any state. Every decision (what to send, when to retry, when a deadline expires, when
+//! the stream is done) is made here; a driver only translates between these calls and IO.
+//!
+//! ```text
+//!               enter
+//!  Deferred ───────────▶ Connecting ──head 2xx text/event-stream──▶ Streaming ──message_stop + end──▶ Done
+//!     │                   │  ▲   │                                    │  │
+//!     │                   │  │   └──head not 2xx (final)──▶ ErrorBody ─┼──┼──end / limit──▶ Failed
+//!     │   retryable status│  │                                         │  │
+//!     │   or error, no    ▼  │ deadline                                │  └──error / truncated / idle, after
+//!     │   event handed  Backoff                                        │     an event reached the caller──▶ Failed
+//!     │   to the caller ◀──────────────────────────────────────────────┘
+//!     │                                                   (before any event reached the caller)
+//!     └──close (from any state)──▶ Closed   (the driver drops the connection)
+//! ```
+//!
+//! # The drain contract
+//!
+//! After every input (`enter`, `handle_*`, `close`), call [`poll_output`](Session::poll_output)
+//! until it returns `None`, acting on each [`Output`]; then wait for IO or for the deadline of
+//! [`poll_timeout`](Session::poll_timeout), whichever comes first, and feed what happened back
+//! with the driver's own reading of a monotonic clock (`now`, a [`Duration`] since any origin
+//! the driver picks). Events are decoded lazily, one per `poll_output` call, so a driver that
+//! hands events to a consumer one at a time reads nothing ahead of it.
+//!
+//! Method groups:
+//! * inputs: [`enter`](Session::enter), [`handle_response_head`](Session::handle_response_head),
+//!   [`handle_body`](Session::handle_body), [`handle_end`](Session::handle_end),
+//!   [`handle_transport_error`](Session::handle_transport_error),
+//!   [`handle_timeout`](Session::handle_timeout), [`close`](Session::close);
+//! * outputs: [`poll_output`](Session::poll_output), [`poll_timeout`](Session::poll_timeout);
+//! * getters: [`state`](Session::state), [`snapshot`](Session::snapshot),
+//!   [`request_id`](Session::request_id), [`response_headers`](Session::response_headers),
+//!   [`status`](Session::status), [`attempts`](Session::attempts).
+//!
+//! Every input carries the [`AttemptId`] it is about; input for an abandoned attempt (a late
+//! byte from a connection the session already dropped) is ignored.
+//!
+//! # Retries
+//!
+//! Up to [`RetryPolicy::max_retries`] (2 by default), only while no event has reached the
+//! caller: a request is never replayed behind the user's back after they have seen output.
+//! Retried: HTTP 408, 409, 429 and 5xx (unless `x-should-retry: false`; `x-should-retry: true`
+//! retries any status), connection errors other than TLS failures, response-head timeouts, and
+//! (before any event was handed over) an `error` event, an idle stall or an end of stream. The
+//! delay is `retry-after-ms`, else `retry-after` (seconds, or an HTTP date measured against the
+//! response's `Date`), when within (0, [`RetryPolicy::max_retry_after`]]; else
+//! `initial_backoff * 2^n` capped at `max_backoff`, less up to `jitter` of it at random. The
+//! randomness comes from a seed the driver gives ([`Session::with_jitter_seed`]).
+//!
+//! # Example: the whole flow
+//!
+//! ```
+//! use core::time::Duration;
+//! use stream_core::request::{ClientConfig, MessageParam, MessageParams};
+//! use stream_core::session::{Output, Session, SessionState};
+//!
+//! let config = ClientConfig::new().api_key("sk-test");
+//! let params = MessageParams::new("claude-sonnet-4-5", 64).message(MessageParam::user("Hi"));
+//! let mut session = Session::new(&config, &params)?;
+//! assert_eq!(session.state(), SessionState::Deferred);
+//! assert!(session.poll_output().is_none()); // deferred: nothing to send yet
+//!
+//! let t0 = Duration::ZERO;
+//! session.enter(t0)?;
+//! let Some(Output::Send { attempt, request }) = session.poll_output() else { panic!() };
+//! assert_eq!(request.header("x-api-key"), Some("sk-test"));
+//!
+//! session.handle_response_head(attempt, t0, 200, [("content-type", "text/event-stream"), ("request-id", "req_1")]);
+//! session.handle_body(attempt, t0, concat!(
+//!     "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n",
+//!     "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+//!     "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n",
+//!     "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+//!     "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":2}}\n\n",
+//!     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+//! ));
+//! session.handle_end(attempt, t0);
+//! let mut events = 0;
+//! let message = loop {
+//!     match session.poll_output() {
+//!         Some(Output::Event(_)) => events += 1,
+//!         Some(Output::Finished(result)) => break result?,
+//!         other => panic!("{other:?}"),
+//!     }
+//! };
+//! assert_eq!((events, message.text().as_str()), (6, "Hello"));
+//! assert_eq!(session.state(), SessionState::Done);
+//! assert_eq!(session.request_id(), Some("req_1"));
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+use bytes::Bytes;
+
+use crate::accumulate::{AccumulateError, Accumulator, Violation, api_error_kind};
+use crate::messages::{ApiErrorBody, Message, StreamEvent};
+use crate::partial_json::PartialJsonError;
+use crate::request::{ClientConfig, MessageParams, ParamsError, Request};
+use crate::sse::{Decoder, SseError};
+
+/// Which attempt an input or output is about. Attempts are numbered from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttemptId(u32);
+
+impl AttemptId {
+    /// The attempt's number (0 for the first request, 1 for the first retry, ...).
+    #[must_use]
+    pub fn number(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for AttemptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "attempt {}", self.0)
+    }
+}
+
+/// What the driver must do next.
+#[derive(Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum Output {
+    /// Open a connection (or take one from a pool) and send this request.
+    Send {
+        /// The attempt; pass it back with every input about this request.
+        attempt: AttemptId,
+        /// What to send.
+        request: Request,
+    },
+    /// Close this attempt's connection now, without reading more.
+    DropConnection {
+        /// The attempt.
+        attempt: AttemptId,
+    },
+    /// An event of the stream, already applied to the [snapshot](Session::snapshot).
+    Event(StreamEvent),
+    /// The end: the final message, or the error with everything received. Comes once.
+    Finished(Result<Message, Box<SessionError>>),
+}
+
+/// How a transport failed, as the driver classified it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// The connection could not be opened (DNS, refused, unreachable, connect timeout).
+    Connect,
+    /// The connection was reset or closed mid-exchange.
+    Reset,
+    /// The TLS handshake failed (certificate, protocol). Not retried.
+    Tls,
+    /// Anything else.
+    Other,
+}
+
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Connect => "connect",
+            Self::Reset => "connection reset",
+            Self::Tls => "TLS",
+            Self::Other => "transport",
+        })
+    }
+}
+
+/// Which deadline expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Deadline {
+    /// No response head in time.
+    ResponseHead,
+    /// No body byte in time.
+    Idle,
+    /// The whole exchange took too long.
+    Total,
+}
+
+/// The API's error kinds (from the error body's `type`, else from the status).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ApiErrorKind {
+    /// 400 `invalid_request_error`.
+    InvalidRequest,
+    /// 401 `authentication_error`.
+    Authentication,
+    /// 402 `billing_error`.
+    Billing,
+    /// 403 `permission_error`.
+    Permission,
+    /// 404 `not_found_error`.
+    NotFound,
+    /// 413 `request_too_large`.
+    RequestTooLarge,
+    /// 429 `rate_limit_error`.
+    RateLimit,
+    /// 500 `api_error`.
+    Api,
+    /// 504 `timeout_error`.
+    Timeout,
+    /// 529 `overloaded_error`.
+    Overloaded,
+    /// Another type, as sent.
+    Other(String),
+}
+
+impl ApiErrorKind {
+    /// The kind named by an error body's `type`.
+    #[must_use]
+    pub fn from_type(error_type: &str) -> Self {
+        match error_type {
+            "invalid_request_error" => Self::InvalidRequest,
+            "authentication_error" => Self::Authentication,
+            "billing_error" => Self::Billing,
+            "permission_error" => Self::Permission,
+            "not_found_error" => Self::NotFound,
+            "request_too_large" => Self::RequestTooLarge,
+            "rate_limit_error" => Self::RateLimit,
+            "api_error" => Self::Api,
+            "timeout_error" => Self::Timeout,
+            "overloaded_error" => Self::Overloaded,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    /// The kind a status implies when the body says nothing.
+    #[must_use]
+    pub fn from_status(status: u16) -> Self {
+        match status {
+            400 => Self::InvalidRequest,
+            401 => Self::Authentication,
+            402 => Self::Billing,
+            403 => Self::Permission,
+            404 => Self::NotFound,
+            413 => Self::RequestTooLarge,
+            429 => Self::RateLimit,
+            504 => Self::Timeout,
+            529 => Self::Overloaded,
+            _ => Self::Api,
+        }
+    }
+}
+
+/// An error the API reported, in the response head or as an `error` event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// The HTTP status (for an `error` event, the status of the stream: usually 200).
+    pub status: u16,
+    /// The kind.
+    pub kind: ApiErrorKind,
+    /// The error `type` as sent (empty when the body was not the API's error shape).
+    pub error_type: String,
+    /// The API's message (or the start of the body when it was not the API's error shape).
+    pub message: String,
+    /// Whether the error came as an `error` event after the stream started.
+    pub mid_stream: bool,
+    /// The raw body (bounded by [`ClientConfig::max_error_body`]).
+    pub body: String,
+}
+
+/// The peer broke the protocol.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A 2xx response that is not `text/event-stream` (a proxy's HTML page, say).
+    WrongContentType {
+        /// The content type received.
+        content_type: String,
+        /// The start of the body (bounded by [`ClientConfig::max_error_body`]).
+        body_prefix: String,
+    },
+    /// The SSE decoder refused the stream (a limit).
+    Sse(SseError),
+    /// An event's data was not the JSON its name promises.
+    InvalidEvent(String),
+    /// The stream ended before `message_stop`.
+    Truncated {
+        /// Blocks started and never stopped.
+        open_blocks: Vec<usize>,
+    },
+    /// A block's tool input is not valid JSON.
+    InvalidToolInput {
+        /// The block.
+        index: usize,
+        /// Everything received for it.
+        raw: String,
+        /// What the parser found.
+        error: PartialJsonError,
+    },
+    /// The events broke a rule (see [`crate::accumulate`]).
+    Violation(Violation),
+}
+
+/// What went wrong, by who is to blame.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The API reported an error (an HTTP status or an `error` event).
+    Api(ApiError),
+    /// The connection failed.
+    Transport {
+        /// How, as the driver classified it.
+        kind: TransportErrorKind,
+        /// The driver's description.
+        message: String,
+    },
+    /// A deadline expired.
+    Timeout(Deadline),
+    /// The peer broke the protocol.
+    Protocol(ProtocolError),
+}
+
+/// Why a session failed, with everything that was received.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct SessionError {
+    /// What went wrong.
+    pub kind: ErrorKind,
+    /// The `request-id` of the response, when there was one.
+    pub request_id: Option<String>,
+    /// The message as far as it got, when the failure came mid-stream.
+    pub partial: Option<Box<Message>>,
+    /// The raw tool input of every block still open, by index.
+    pub raw_tool_inputs: Vec<(usize, String)>,
+    /// How many requests were sent.
+    pub attempts: u32,
+}
+
+impl SessionError {
+    /// A short `snake_case` name of the kind (for logs and the CLI).
+    #[must_use]
+    pub fn kind_name(&self) -> &str {
+        match &self.kind {
+            ErrorKind::Api(api) if !api.error_type.is_empty() => api_error_kind(&api.error_type),
+            ErrorKind::Api(_) => "api_error",
+            ErrorKind::Transport { .. } => "transport",
+            ErrorKind::Timeout(_) => "timeout",
+            ErrorKind::Protocol(ProtocolError::Truncated { .. }) => "truncated",
+            ErrorKind::Protocol(ProtocolError::WrongContentType { .. }) => "wrong_content_type",
+            ErrorKind::Protocol(ProtocolError::InvalidToolInput { .. }) => "invalid_tool_input",
+            ErrorKind::Protocol(ProtocolError::Violation(_)) => "protocol_violation",
+            ErrorKind::Protocol(ProtocolError::Sse(_)) => "sse",
+            ErrorKind::Protocol(ProtocolError::InvalidEvent(_)) => "invalid_json",
+        }
+    }
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::Api(api) => {
+                write!(f, "API error (status {}", api.status)?;
+                if !api.error_type.is_empty() {
+                    write!(f, ", {}", api.error_type)?;
+                }
+                if api.mid_stream {
+                    f.write_str(", mid-stream")?;
+                }
+                write!(f, "): {}", api.message)?;
+            }
+            ErrorKind::Transport { kind, message } => write!(f, "{kind} error: {message}")?,
+            ErrorKind::Timeout(Deadline::ResponseHead) => {
+                f.write_str("timed out waiting for the response head")?;
+            }
+            ErrorKind::Timeout(Deadline::Idle) => {
+                f.write_str("timed out: the stream went silent")?;
+            }
+            ErrorKind::Timeout(Deadline::Total) => f.write_str("timed out: total deadline")?,
+            ErrorKind::Protocol(ProtocolError::WrongContentType { content_type, .. }) => {
+                write!(f, "expected text/event-stream, got `{content_type}`")?;
+            }
+            ErrorKind::Protocol(ProtocolError::Sse(err)) => write!(f, "{err}")?,
+            ErrorKind::Protocol(ProtocolError::InvalidEvent(err)) => write!(f, "{err}")?,
+            ErrorKind::Protocol(ProtocolError::Truncated { .. }) => {
+                f.write_str("the stream ended before `message_stop`")?;
+            }
+            ErrorKind::Protocol(ProtocolError::InvalidToolInput { index, error, .. }) => {
+                write!(
+                    f,
+                    "the tool input of block {index} is not valid JSON: {error}"
+                )?;
+            }
+            ErrorKind::Protocol(ProtocolError::Violation(v)) => {
+                write!(f, "protocol violation: {v}")?;
+            }
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " (request-id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::error::Error for SessionError {}
+
+/// The caller misused the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallerError {
+    /// `enter` was called on a session that was already entered (or closed).
+    AlreadyEntered,
+}
+
+impl fmt::Display for CallerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AlreadyEntered => f.write_str("the stream was already entered"),
+        }
+    }
+}
+
+impl core::error::Error for CallerError {}
+
+/// The session's state, for inspection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SessionState {
+    /// Built, not entered: nothing was sent.
+    Deferred,
+    /// A request was sent; waiting for its response head.
+    Connecting,
+    /// Waiting before the next attempt.
+    Backoff,
+    /// Reading an error body (or a body that is not SSE) before failing.
+    ErrorBody,
+    /// Reading the event stream.
+    Streaming,
+    /// Finished with the final message.
+    Done,
+    /// Finished with an error.
+    Failed,
+    /// Closed by the caller.
+    Closed,
+}
+
+#[derive(Debug)]
+enum State {
+    Deferred,
+    Connecting {
+        attempt: AttemptId,
+        deadline: Duration,
+    },
+    Backoff {
+        until: Duration,
+    },
+    ErrorBody {
+        attempt: AttemptId,
+        body: Vec<u8>,
+        /// `Some` for a 2xx response with the wrong content type.
+        content_type: Option<String>,
+    },
+    Streaming {
+        attempt: AttemptId,
+        ended: bool,
+    },
+    Done,
+    Failed,
+    Closed,
+}
+
+/// The deferred-request session. See the [module docs](self) for the state diagram, the drain
+/// contract and the retry rules.
+#[derive(Debug)]
+pub struct Session {
+    config: ClientConfig,
+    body: Bytes,
+    state: State,
+    attempts: u32,
+    started_at: Option<Duration>,
+    idle_deadline: Option<Duration>,
+    outputs: VecDeque<Output>,
+    decoder: Decoder,
+    accumulator: Accumulator,
+    /// An event (other than `ping`) was handed to the driver: never retry from here on.
+    delivered: bool,
+    status: Option<u16>,
+    headers: Vec<(String, String)>,
+    request_id: Option<String>,
+    rng: u64,
+    /// The `now` of the latest input: decisions taken while draining outputs count from it.
+    now: Duration,
+}
+
+impl Session {
+    /// Describes a streaming request. Validates the parameters and does nothing else.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamsError`] when the parameters cannot be sent.
+    pub fn new(config: &ClientConfig, params: &MessageParams) -> Result<Self, ParamsError> {
+        params.validate()?;
+        let body = params.to_body()?;
+        Ok(Self {
+            decoder: Decoder::with_config(config.decoder.clone()),
+            config: config.clone(),
+            body,
+            state: State::Deferred,
+            attempts: 0,
+            started_at: None,
+            idle_deadline: None,
+            outputs: VecDeque::new(),
+            accumulator: Accumulator::new(),
+            delivered: false,
+            status: None,
+            headers: Vec::new(),
+            request_id: None,
+            rng: 0x9E37_79B9_7F4A_7C15,
+            now: Duration::ZERO,
+        })
+    }
+
+    /// Seeds the randomness of the backoff jitter (drivers pass a random seed; tests a fixed
+    /// one, which makes every delay exact).
+    #[must_use]
+    pub fn with_jitter_seed(mut self, seed: u64) -> Self {
+        self.rng = if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        };
+        self
+    }
+
+    /// The state.
+    #[must_use]
+    pub fn state(&self) -> SessionState {
+        match self.state {
+            State::Deferred => SessionState::Deferred,
+            State::Connecting { .. } => SessionState::Connecting,
+            State::Backoff { .. } => SessionState::Backoff,
+            State::ErrorBody { .. } => SessionState::ErrorBody,
+            State::Streaming { .. } => SessionState::Streaming,
+            State::Done => SessionState::Done,
+            State::Failed => SessionState::Failed,
+            State::Closed => SessionState::Closed,
+        }
+    }
+
+    /// The message so far.
+    #[must_use]
+    pub fn snapshot(&self) -> Option<&Message> {
+        self.accumulator.snapshot()
+    }
+
+    /// The accumulator (live tool input snapshots, raw tool input).
+    #[must_use]
+    pub fn accumulator(&self) -> &Accumulator {
+        &self.accumulator
+    }
+
+    /// The `request-id` of the current response.
+    #[must_use]
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// The status of the current response.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// The headers of the current response.
+    #[must_use]
+    pub fn response_headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// How many requests were sent.
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Starts the session: the first request goes out.
+    ///
+    /// # Errors
+    ///
+    /// [`CallerError::AlreadyEntered`] unless the session is deferred (entering twice never
+    /// sends a second request).
+    pub fn enter(&mut self, now: Duration) -> Result<(), CallerError> {
+        if !matches!(self.state, State::Deferred) {
+            return Err(CallerError::AlreadyEntered);
+        }
+        self.now = now;
+        self.started_at = Some(now);
+        self.send(now);
+        Ok(())
+    }
+
+    /// Ends the session from any state. An open connection is dropped; nothing more comes out.
+    pub fn close(&mut self, _now: Duration) {
+        let attempt = self.active_attempt();
+        self.outputs.clear();
+        if let Some(attempt) = attempt {
+            self.outputs.push_back(Output::DropConnection { attempt });
+        }
+        self.state = State::Closed;
+        self.idle_deadline = None;
+    }
+
+    /// The response head of `attempt` arrived.
+    pub fn handle_response_head<K, V>(
+        &mut self,
+        attempt: AttemptId,
+        now: Duration,
+        status: u16,
+        headers: impl IntoIterator<Item = (K, V)>,
+    ) where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        if !matches!(self.state, State::Connecting { attempt: a, .. } if a == attempt) {
+            return;
+        }
+        self.now = now;
+        self.status = Some(status);
+        self.headers = headers
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.as_ref().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_ref()).into_owned(),
+                )
+            })
+            .collect();
+        self.request_id = self.header("request-id").map(ToString::to_string);
+        self.idle_deadline = Some(now + self.config.timeouts.idle);
+        if (200..300).contains(&status) {
+            let content_type = self.header("content-type").unwrap_or("").to_string();
+            if content_type
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+            {
+                self.state = State::Streaming {
+                    attempt,
+                    ended: false,
+                };
+            } else {
+                self.state = State::ErrorBody {
+                    attempt,
+                    body: Vec::new(),
+                    content_type: Some(content_type),
+                };
+            }
+            return;
+        }
+        if self.status_is_retryable(status) && self.can_retry(now) {
+            let delay = self.retry_after().unwrap_or_else(|| self.backoff());
+            self.retry(attempt, now, delay);
+            return;
+        }
+        self.state = State::ErrorBody {
+            attempt,
+            body: Vec::new(),
+            content_type: None,
+        };
+    }
+
+    /// Body bytes of `attempt` arrived.
+    pub fn handle_body(&mut self, attempt: AttemptId, now: Duration, bytes: impl Into<Bytes>) {
+        if self.active_attempt() == Some(attempt) {
+            self.now = now;
+        }
+        match &mut self.state {
+            State::Streaming { attempt: a, ended } if *a == attempt && !*ended => {
+                self.decoder.feed(bytes);
+                self.idle_deadline = Some(now + self.config.timeouts.idle);
+            }
+            State::ErrorBody {
+                attempt: a, body, ..
+            } if *a == attempt => {
+                let bytes = bytes.into();
+                let room = self.config.max_error_body.saturating_sub(body.len());
+                body.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                self.idle_deadline = Some(now + self.config.timeouts.idle);
+                if bytes.len() > room {
+                    // Enough to explain the failure: stop reading.
+                    self.fail_with_body();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The body of `attempt` ended cleanly.
+    pub fn handle_end(&mut self, attempt: AttemptId, now: Duration) {
+        if self.active_attempt() == Some(attempt) {
+            self.now = now;
+        }
+        match &mut self.state {
+            State::Streaming { attempt: a, ended } if *a == attempt => {
+                *ended = true;
+                self.decoder.finish();
+                self.idle_deadline = None;
+            }
+            State::ErrorBody { attempt: a, .. } if *a == attempt => self.fail_with_body(),
+            _ => {}
+        }
+    }
+
+    /// The connection of `attempt` failed.
+    pub fn handle_transport_error(
+        &mut self,
+        attempt: AttemptId,
+        now: Duration,
+        kind: TransportErrorKind,
+        message: &str,
+    ) {
+        if self.active_attempt() != Some(attempt) {
+            return;
+        }
+        self.now = now;
+        let error = ErrorKind::Transport {
+            kind,
+            message: message.to_string(),
+        };
+        match self.state {
+            State::Connecting { .. } if kind != TransportErrorKind::Tls && self.can_retry(now) => {
+                let delay = self.backoff();
+                self.retry(attempt, now, delay);
+            }
+            State::Streaming { .. } if kind != TransportErrorKind::Tls && self.can_retry(now) => {
+                let delay = self.backoff();
+                self.retry(attempt, now, delay);
+            }
+            State::ErrorBody { .. } => self.fail_with_body(),
+            _ => self.fail(error),
+        }
+    }
+
+    /// Time passed: act on every deadline at or before `now`. Safe to call early or twice.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+        if let (Some(started), Some(total)) = (self.started_at, self.config.timeouts.total)
+            && now >= started + total
+            && self.is_active()
+        {
+            self.fail(ErrorKind::Timeout(Deadline::Total));
+            return;
+        }
+        match self.state {
+            State::Backoff { until } if now >= until => self.send(now),
+            State::Connecting { attempt, deadline } if now >= deadline => {
+                if self.can_retry(now) {
+                    let delay = self.backoff();
+                    self.retry(attempt, now, delay);
+                } else {
+                    self.fail(ErrorKind::Timeout(Deadline::ResponseHead));
+                }
+            }
+            State::Streaming {
+                attempt,
+                ended: false,
+            } if self.idle_deadline.is_some_and(|d| now >= d) => {
+                if self.can_retry(now) {
+                    let delay = self.backoff();
+                    self.retry(attempt, now, delay);
+                } else {
+                    self.fail(ErrorKind::Timeout(Deadline::Idle));
+                }
+            }
+            State::ErrorBody { .. } if self.idle_deadline.is_some_and(|d| now >= d) => {
+                self.fail_with_body();
+            }
+            _ => {}
+        }
+    }
+
+    /// The earliest deadline, if any: call [`handle_timeout`](Self::handle_timeout) then.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let total = match (self.started_at, self.config.timeouts.total) {
+            (Some(started), Some(total)) if self.is_active() => Some(started + total),
+            _ => None,
+        };
+        let own = match self.state {
+            State::Connecting { deadline, .. } => Some(deadline),
+            State::Backoff { until } => Some(until),
+            State::Streaming { ended: false, .. } | State::ErrorBody { .. } => self.idle_deadline,
+            _ => None,
+        };
+        match (total, own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next thing to do. Drain it until `None` after every input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        loop {
+            if let Some(output) = self.outputs.pop_front() {
+                return Some(output);
+            }
+            let State::Streaming { attempt, ended } = self.state else {
+                return None;
+            };
+            let event = match self.decoder.next_event() {
+                Ok(Some(event)) => event,
+                Ok(None) if ended => {
+                    self.end_of_stream(attempt);
+                    continue;
+                }
+                Ok(None) => return None,
+                Err(err) => {
+                    self.fail(ErrorKind::Protocol(ProtocolError::Sse(err)));
+                    continue;
+                }
+            };
+            let event = match StreamEvent::parse(event.event_type(), event.data()) {
+                Ok(event) => event,
+                Err(err) => {
+                    self.fail(ErrorKind::Protocol(ProtocolError::InvalidEvent(
+                        err.to_string(),
+                    )));
+                    continue;
+                }
+            };
+            if let Err(err) = self.accumulator.apply(&event) {
+                if matches!(err, AccumulateError::Api(_)) && self.can_retry_stream() {
+                    let delay = self.backoff();
+                    self.retry(attempt, self.now, delay);
+                    continue;
+                }
+                self.fail(accumulate_error(err, self.status.unwrap_or(200)));
+                continue;
+            }
+            if !matches!(event, StreamEvent::Ping) {
+                self.delivered = true;
+            }
+            return Some(Output::Event(event));
+        }
+    }
+
+    // --- internals ---
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn active_attempt(&self) -> Option<AttemptId> {
+        match self.state {
+            State::Connecting { attempt, .. }
+            | State::ErrorBody { attempt, .. }
+            | State::Streaming { attempt, .. } => Some(attempt),
+            _ => None,
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        matches!(
+            self.state,
+            State::Connecting { .. }
+                | State::Backoff { .. }
+                | State::ErrorBody { .. }
+                | State::Streaming { .. }
+        )
+    }
+
+    fn send(&mut self, now: Duration) {
+        let attempt = AttemptId(self.attempts);
+        let request = self
+            .config
+            .request_with_body(self.body.clone(), self.attempts);
+        self.attempts += 1;
+        self.status = None;
+        self.headers.clear();
+        self.request_id = None;
+        self.state = State::Connecting {
+            attempt,
+            deadline: now + self.config.timeouts.response_head,
+        };
+        self.outputs.push_back(Output::Send { attempt, request });
+    }
+
+    fn retries_left(&self) -> bool {
+        self.attempts <= self.config.retry.max_retries
+    }
+
+    /// Whether another attempt may be made now (nothing reached the caller, retries are left,
+    /// and the total deadline leaves room).
+    fn can_retry(&self, now: Duration) -> bool {
+        if self.delivered || !self.retries_left() {
+            return false;
+        }
+        match (self.started_at, self.config.timeouts.total) {
+            (Some(started), Some(total)) => now < started + total,
+            _ => true,
+        }
+    }
+
+    fn can_retry_stream(&self) -> bool {
+        !self.delivered && self.retries_left()
+    }
+
+    fn status_is_retryable(&self, status: u16) -> bool {
+        match self.header("x-should-retry") {
+            Some("true") => true,
+            Some("false") => false,
+            _ => matches!(status, 408 | 409 | 429) || status >= 500,
+        }
+    }
+
+    /// Drops the attempt's connection and waits `delay` before the next one.
+    fn retry(&mut self, attempt: AttemptId, now: Duration, delay: Duration) {
+        self.outputs.push_back(Output::DropConnection { attempt });
+        self.decoder = Decoder::with_config(self.config.decoder.clone());
+        self.accumulator = Accumulator::new();
+        self.idle_deadline = None;
+        self.state = State::Backoff { until: now + delay };
+    }
+
+    /// `initial * 2^n` capped, less up to `jitter` of it at random.
+    fn backoff(&mut self) -> Duration {
+        let policy = &self.config.retry;
+        let n = self.attempts.saturating_sub(1).min(30);
+        let base = policy
+            .initial_backoff
+            .saturating_mul(1u32 << n)
+            .min(policy.max_backoff);
+        let jitter = policy.jitter.clamp(0.0, 1.0);
+        let random = self.next_random();
+        base.mul_f64(1.0 - jitter * random)
+    }
+
+    fn next_random(&mut self) -> f64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        #[allow(clippy::cast_precision_loss)] // 53 bits fit an f64 exactly.
+        let unit = (x >> 11) as f64 / (1u64 << 53) as f64;
+        unit
+    }
+
+    /// The delay the response asks for, when it is within bounds.
+    fn retry_after(&self) -> Option<Duration> {
+        let max = self.config.retry.max_retry_after;
+        let within = |d: Duration| (!d.is_zero() && d <= max).then_some(d);
+        if let Some(ms) = self.header("retry-after-ms") {
+            return ms
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|ms| ms.is_finite() && *ms > 0.0)
+                .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+                .and_then(within);
+        }
+        let value = self.header("retry-after")?.trim();
+        if let Ok(secs) = value.parse::<f64>() {
+            return (secs.is_finite() && secs > 0.0)
+                .then(|| Duration::try_from_secs_f64(secs).ok())
+                .flatten()
+                .and_then(within);
+        }
+        let at = http_date(value)?;
+        let reference = http_date(self.header("date")?)?;
+        at.checked_sub(reference)
+            .map(Duration::from_secs)
+            .and_then(within)
+    }
+
+    fn end_of_stream(&mut self, attempt: AttemptId) {
+        if self.accumulator.is_complete() {
+            let accumulator = core::mem::take(&mut self.accumulator);
+            match accumulator.finish() {
+                Ok(message) => {
+                    self.state = State::Done;
+                    self.outputs.push_back(Output::Finished(Ok(message)));
+                }
+                // Unreachable today (a complete accumulator has no error), kept total.
+                Err(incomplete) => {
+                    self.accumulator = Accumulator::new();
+                    self.fail(accumulate_error(
+                        incomplete.error,
+                        self.status.unwrap_or(200),
+                    ));
+                }
+            }
+            return;
+        }
+        if self.can_retry_stream() {
+            let delay = self.backoff();
+            self.retry(attempt, self.now, delay);
+            return;
+        }
+        let open_blocks = self.accumulator.open_blocks();
+        self.fail(ErrorKind::Protocol(ProtocolError::Truncated {
+            open_blocks,
+        }));
+    }
+
+    /// Fails with the error body read so far (an API error, or the wrong content type).
+    fn fail_with_body(&mut self) {
+        let State::ErrorBody {
+            body, content_type, ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        let body = String::from_utf8_lossy(body).into_owned();
+        let kind = match content_type.take() {
+            Some(content_type) => ErrorKind::Protocol(ProtocolError::WrongContentType {
+                content_type,
+                body_prefix: body,
+            }),
+            None => {
+                let status = self.status.unwrap_or(0);
+                match serde_json::from_str::<ApiErrorBody>(&body) {
+                    Ok(parsed) => {
+                        if self.request_id.is_none() {
+                            self.request_id = parsed.request_id.clone();
+                        }
+                        ErrorKind::Api(ApiError {
+                            status,
+                            kind: ApiErrorKind::from_type(&parsed.error.error_type),
+                            error_type: parsed.error.error_type,
+                            message: parsed.error.message,
+                            mid_stream: false,
+                            body,
+                        })
+                    }
+                    Err(_) => ErrorKind::Api(ApiError {
+                        status,
+                        kind: ApiErrorKind::from_status(status),
+                        error_type: String::new(),
+                        message: body.chars().take(200).collect(),
+                        mid_stream: false,
+                        body,
+                    }),
+                }
+            }
+        };
+        self.fail(kind);
+    }
+
+    /// Ends the session with an error: drops the connection and hands back what was received.
+    fn fail(&mut self, kind: ErrorKind) {
+        if let Some(attempt) = self.active_attempt() {
+            self.outputs.push_back(Output::DropConnection { attempt });
+        }
+        let accumulator = core::mem::take(&mut self.accumulator);
+        let (partial, raw_tool_inputs) = if accumulator.snapshot().is_some() {
+            match accumulator.finish() {
+                Ok(message) => (Some(Box::new(message)), Vec::new()),
+                Err(incomplete) => (incomplete.partial, incomplete.raw_tool_inputs),
+            }
+        } else {
+            (None, Vec::new())
+        };
+        self.state = State::Failed;
+        self.idle_deadline = None;
+        self.outputs
+            .push_back(Output::Finished(Err(Box::new(SessionError {
+                kind,
+                request_id: self.request_id.clone(),
+                partial,
+                raw_tool_inputs,
+                attempts: self.attempts,
+            }))));
+    }
+}
+
+/// The session error for an accumulator error.
+fn accumulate_error(err: AccumulateError, status: u16) -> ErrorKind {
+    match err {
+        AccumulateError::Api(body) => ErrorKind::Api(ApiError {
+            status,
+            kind: ApiErrorKind::from_type(&body.error.error_type),
+            error_type: body.error.error_type.clone(),
+            message: body.error.message.clone(),
+            mid_stream: true,
+            body: serde_json::to_string(&body).unwrap_or_default(),
+        }),
+        AccumulateError::Truncated { open_blocks } => {
+            ErrorKind::Protocol(ProtocolError::Truncated { open_blocks })
+        }
+        AccumulateError::InvalidToolInput { index, raw, error } => {
+            ErrorKind::Protocol(ProtocolError::InvalidToolInput { index, raw, error })
+        }
+        AccumulateError::Violation(v) => ErrorKind::Protocol(ProtocolError::Violation(v)),
+    }
+}
+
+/// Seconds since the Unix epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn http_date(value: &str) -> Option<u64> {
+    let mut parts = value.split_ascii_whitespace();
+    let _weekday = parts.next()?;
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: u64 = parts.next()?.parse().ok()?;
+    let mut time = parts.next()?.split(':');
+    let hour: u64 = time.next()?.parse().ok()?;
+    let minute: u64 = time.next()?.parse().ok()?;
+    let second: u64 = time.next()?.parse().ok()?;
+    if parts.next()? != "GMT" || !(1970..=9999).contains(&year) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), for years from 1970.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http_date;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            http_date("Wed, 29 Feb 2024 12:00:01 GMT"),
+            Some(1_709_208_001)
+        );
+        assert_eq!(http_date("garbage"), None);
+        assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 PST"), None);
+    }
+}
