@@ -1,0 +1,672 @@
+//! The blocking transport: streams Anthropic Messages responses over [`ureq`] 3, with TLS by
+//! rustls (ring provider, webpki roots). It is a thin loop around
+//! [`stream_core::session::Session`]: every decision (retries, deadlines, errors, when the
+//! stream is done) is made there; this crate only moves bytes and reads the clock.
+//!
+//! # Enter and exit
+//!
+//! Building a stream does nothing; [`MessageStreamManager::enter`] sends the request (retrying
+//! inside as the session decides) and returns the stream once the response head is in, or the
+//! typed error of the head. Dropping the [`MessageStream`], calling
+//! [`close`](MessageStream::close), or leaving [`MessageStreamManager::with`] by any path
+//! (return, `?`, break, panic) closes the connection at once: an unfinished body is never
+//! drained and the connection never goes back to the pool.
+//!
+//! ```no_run
+//! use transport_ureq::{Client, MessageParams, MessageParam};
+//!
+//! let client = Client::from_env()?;
+//! let params = MessageParams::new("claude-sonnet-4-5", 1024).message(MessageParam::user("Hello"));
+//! let manager = client.messages().stream(params);   // deferred: nothing is sent
+//! let mut stream = manager.enter()?;                // sends; status errors surface here
+//! for event in &mut stream {
+//!     let _event = event?;                          // raw events, in order
+//! }
+//! let message = stream.final_message()?;            // typed error if truncated
+//! println!("{}", message.text());
+//! # Ok::<(), transport_ureq::Error>(())
+//! ```
+//!
+//! # How deadlines hold while blocked
+//!
+//! A blocking read cannot be interrupted, so every wait is bounded before it starts. The
+//! session's deadlines are handed to ureq as its own timeouts: the connect deadline as
+//! `timeout_connect`, the response-head deadline as `timeout_recv_response`, the idle deadline
+//! as `timeout_per_read` (a socket read timeout that restarts with every read, which is
+//! exactly "no byte for N"), and the total deadline as `timeout_global`. When ureq gives up,
+//! the driver reads its clock and calls `handle_timeout`; by then the session's own deadline,
+//! which started no later than ureq's, has passed, so the session reports the typed timeout
+//! (or retries, when that is allowed). Backoff waits are plain sleeps until the session's next
+//! deadline. A stalled server therefore never hangs the caller for longer than the configured
+//! deadline.
+//!
+//! # Memory
+//!
+//! Bytes are read in chunks of at most 16 KiB, only when the consumer asks for the next event
+//! and the session has none decoded: nothing is read ahead of the consumer beyond one chunk.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+pub use stream_core::messages::{ContentBlock, Delta, Message, StreamEvent};
+pub use stream_core::request::{
+    BlockParam, ClientConfig, MessageParam, MessageParams, ParamsError, RetryPolicy, Timeouts,
+};
+pub use stream_core::session::SessionError;
+use stream_core::session::{AttemptId, Output, Session, SessionState, TransportErrorKind};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+/// The size of one read from the connection.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Why a stream could not be made or failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request parameters cannot be sent (the caller is to blame).
+    Params(ParamsError),
+    /// The client configuration is incomplete (the caller is to blame).
+    Config(String),
+    /// The stream failed: an API error, a transport failure, a deadline or a protocol error,
+    /// with the request-id and everything received.
+    Stream(Box<SessionError>),
+}
+
+impl Error {
+    /// The session error, when the stream failed.
+    #[must_use]
+    pub fn session_error(&self) -> Option<&SessionError> {
+        match self {
+            Self::Stream(err) => Some(err),
+            _ => None,
+        }
+    }
+
+    /// The message as far as it got, when the failure came mid-stream.
+    #[must_use]
+    pub fn partial_message(&self) -> Option<&Message> {
+        self.session_error()?.partial.as_deref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Params(err) => write!(f, "invalid request: {err}"),
+            Self::Config(err) => write!(f, "invalid configuration: {err}"),
+            Self::Stream(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Params(err) => Some(err),
+            Self::Config(_) => None,
+            Self::Stream(err) => Some(err),
+        }
+    }
+}
+
+impl From<ParamsError> for Error {
+    fn from(err: ParamsError) -> Self {
+        Self::Params(err)
+    }
+}
+
+/// A blocking client: configuration plus a connection pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    config: Arc<ClientConfig>,
+    agent: ureq::Agent,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client with this configuration, trusting the webpki roots.
+    #[must_use]
+    pub fn new(config: ClientConfig) -> Self {
+        Self::build(config, RootCerts::WebPki)
+    }
+
+    /// A client that trusts exactly these DER certificates (for a local server with a
+    /// self-signed certificate). Anything else is refused.
+    #[must_use]
+    pub fn with_root_certificates(config: ClientConfig, ders: &[Vec<u8>]) -> Self {
+        let certs: Vec<Certificate<'static>> = ders
+            .iter()
+            .map(|der| Certificate::from_der(der).to_owned())
+            .collect();
+        Self::build(config, RootCerts::Specific(Arc::new(certs)))
+    }
+
+    /// A client from the environment: `ANTHROPIC_API_KEY` or `ANTHROPIC_AUTH_TOKEN`, and
+    /// `ANTHROPIC_BASE_URL` when set.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when neither credential is set and the base URL is the public API.
+    pub fn from_env() -> Result<Self, Error> {
+        let mut config = ClientConfig::new();
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        if let Some(url) = var("ANTHROPIC_BASE_URL") {
+            config = config.base_url(url);
+        }
+        if let Some(key) = var("ANTHROPIC_API_KEY") {
+            config = config.api_key(key);
+        } else if let Some(token) = var("ANTHROPIC_AUTH_TOKEN") {
+            config = config.auth_token(token);
+        } else if config.base_url == stream_core::request::DEFAULT_BASE_URL {
+            return Err(Error::Config(
+                "set ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN (or ANTHROPIC_BASE_URL for a local server)".into(),
+            ));
+        }
+        Ok(Self::new(config))
+    }
+
+    fn build(config: ClientConfig, roots: RootCerts) -> Self {
+        let timeouts = config.timeouts;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_recv_response(Some(timeouts.response_head))
+            .timeout_per_read(Some(timeouts.idle))
+            .timeout_global(timeouts.total)
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .build()
+            .into();
+        Self {
+            config: Arc::new(config),
+            agent,
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The Messages API.
+    #[must_use]
+    pub fn messages(&self) -> Messages<'_> {
+        Messages { client: self }
+    }
+}
+
+/// The Messages API of a [`Client`].
+#[derive(Debug)]
+pub struct Messages<'a> {
+    client: &'a Client,
+}
+
+impl Messages<'_> {
+    /// Describes a streaming request. Nothing is sent until [`MessageStreamManager::enter`].
+    // Taken by value so that the call reads as in the official SDKs: `stream(params)`.
+    #[allow(clippy::needless_pass_by_value)]
+    pub fn stream(&self, params: MessageParams) -> MessageStreamManager {
+        MessageStreamManager {
+            client: self.client.clone(),
+            session: Session::new(&self.client.config, &params),
+        }
+    }
+}
+
+/// A described, not yet started, stream.
+#[derive(Debug)]
+#[must_use = "nothing is sent until `enter` or `with`"]
+pub struct MessageStreamManager {
+    client: Client,
+    session: Result<Session, ParamsError>,
+}
+
+impl MessageStreamManager {
+    /// Sends the request (retrying as the session decides) and returns the stream once the
+    /// response head is in.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Params`] for parameters that cannot be sent; [`Error::Stream`] for the error of
+    /// the response head (an API error status, a transport failure, a deadline).
+    pub fn enter(self) -> Result<MessageStream, Error> {
+        let session = self.session?.with_jitter_seed(jitter_seed());
+        let mut stream = MessageStream {
+            agent: self.client.agent,
+            session,
+            origin: Instant::now(),
+            reader: None,
+            outcome: None,
+        };
+        let now = stream.now();
+        // A fresh session is deferred: entering cannot fail.
+        let _ = stream.session.enter(now);
+        stream.until_head()?;
+        Ok(stream)
+    }
+
+    /// Enters, runs `body` with the stream, and closes the connection however `body` ends
+    /// (return, `?`, break out of a loop inside, or panic).
+    ///
+    /// # Errors
+    ///
+    /// As [`enter`](Self::enter).
+    pub fn with<R>(self, body: impl FnOnce(&mut MessageStream) -> R) -> Result<R, Error> {
+        let mut stream = self.enter()?;
+        Ok(body(&mut stream))
+        // `stream` drops here, or during unwinding: the connection closes either way.
+    }
+}
+
+/// A started stream: an iterator of events. Dropping it closes the connection.
+pub struct MessageStream {
+    agent: ureq::Agent,
+    session: Session,
+    origin: Instant,
+    reader: Option<(AttemptId, ureq::BodyReader<'static>)>,
+    /// The end, once reached: the final message (until taken) or the error.
+    outcome: Option<Result<Option<Message>, Box<SessionError>>>,
+}
+
+impl fmt::Debug for MessageStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageStream")
+            .field("state", &self.session.state())
+            .field("request_id", &self.session.request_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Iterator for MessageStream {
+    type Item = Result<StreamEvent, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.step().transpose()
+    }
+}
+
+impl MessageStream {
+    /// The `request-id` of the response.
+    #[must_use]
+    pub fn request_id(&self) -> Option<&str> {
+        self.session.request_id()
+    }
+
+    /// The response headers (names in lower case).
+    #[must_use]
+    pub fn headers(&self) -> &[(String, String)] {
+        self.session.response_headers()
+    }
+
+    /// The message so far.
+    #[must_use]
+    pub fn current_snapshot(&self) -> Option<&Message> {
+        self.session.snapshot()
+    }
+
+    /// The live partial value of the tool input of the block at `index`, while it streams.
+    #[must_use]
+    pub fn tool_input_snapshot(&self, index: usize) -> Option<&serde_json::Value> {
+        self.session.accumulator().tool_input(index)
+    }
+
+    /// Consumes the stream into an iterator of text deltas. The stream comes back with
+    /// [`TextStream::into_inner`] (for its final message).
+    #[must_use]
+    pub fn text_stream(self) -> TextStream {
+        TextStream { stream: self }
+    }
+
+    /// Reads the rest of the stream.
+    ///
+    /// # Errors
+    ///
+    /// The error that ended the stream.
+    pub fn until_done(&mut self) -> Result<(), Error> {
+        for event in self.by_ref() {
+            event?;
+        }
+        match &self.outcome {
+            Some(Err(err)) => Err(Error::Stream(err.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads the rest of the stream and returns the final message.
+    ///
+    /// # Errors
+    ///
+    /// The error that ended the stream (a truncated stream included), with the partial
+    /// message; [`Error::Config`] if the final message was already taken.
+    pub fn final_message(&mut self) -> Result<Message, Error> {
+        self.until_done()?;
+        match self.outcome.as_mut() {
+            Some(Ok(message)) => message
+                .take()
+                .ok_or_else(|| Error::Config("the final message was already taken".into())),
+            Some(Err(err)) => Err(Error::Stream(err.clone())),
+            None => Err(Error::Config("the stream was closed".into())),
+        }
+    }
+
+    /// Reads the rest of the stream and returns the text of its text blocks, joined with no
+    /// separator.
+    ///
+    /// # Errors
+    ///
+    /// As [`final_message`](Self::final_message).
+    pub fn final_text(&mut self) -> Result<String, Error> {
+        self.final_message().map(|message| message.text())
+    }
+
+    /// Closes the connection now (the same as dropping the stream).
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn shutdown(&mut self) {
+        let now = self.now();
+        self.session.close(now);
+        while let Some(output) = self.session.poll_output() {
+            if let Output::DropConnection { .. } = output {
+                self.reader = None;
+            }
+        }
+        self.reader = None;
+    }
+
+    /// Drives the session until the response head is handled (streaming) or the session ends.
+    fn until_head(&mut self) -> Result<(), Error> {
+        loop {
+            while let Some(output) = self.session.poll_output() {
+                if let Some(err) = self.act(output) {
+                    return Err(err);
+                }
+            }
+            match self.session.state() {
+                SessionState::Streaming => return Ok(()),
+                SessionState::Done | SessionState::Failed | SessionState::Closed => {
+                    return match self.outcome.take() {
+                        Some(Err(err)) => Err(Error::Stream(err)),
+                        other => {
+                            self.outcome = other;
+                            Ok(())
+                        }
+                    };
+                }
+                _ => self.wait(),
+            }
+        }
+    }
+
+    /// One step: the next event, the end (`None`), or the error that ended the stream.
+    fn step(&mut self) -> Result<Option<StreamEvent>, Error> {
+        loop {
+            if self.outcome.is_some() {
+                return Ok(None);
+            }
+            while let Some(output) = self.session.poll_output() {
+                if let Output::Event(event) = output {
+                    return Ok(Some(event));
+                }
+                if let Some(err) = self.act(output) {
+                    return Err(err);
+                }
+            }
+            if self.outcome.is_some() || self.session.state() == SessionState::Closed {
+                return Ok(None);
+            }
+            self.wait();
+        }
+    }
+
+    /// Acts on one output other than an event; returns the error that ended the stream.
+    fn act(&mut self, output: Output) -> Option<Error> {
+        match output {
+            Output::Send { attempt, request } => self.send(attempt, &request),
+            Output::DropConnection { attempt }
+                if self.reader.as_ref().is_some_and(|(a, _)| *a == attempt) =>
+            {
+                self.reader = None;
+            }
+            Output::Finished(Ok(message)) => {
+                self.reader = None;
+                self.outcome = Some(Ok(Some(message)));
+            }
+            Output::Finished(Err(err)) => {
+                self.reader = None;
+                self.outcome = Some(Err(err.clone()));
+                return Some(Error::Stream(err));
+            }
+            // Events are taken by `step`; a head-phase event cannot come before streaming.
+            _ => {}
+        }
+        None
+    }
+
+    /// Waits for the one thing the session needs: a chunk of the body, or its next deadline.
+    fn wait(&mut self) {
+        match self.reader.as_mut() {
+            Some((attempt, reader)) => {
+                let attempt = *attempt;
+                let mut buf = vec![0u8; READ_CHUNK];
+                let result = reader.read(&mut buf);
+                let now = self.origin.elapsed();
+                match result {
+                    Ok(0) => self.session.handle_end(attempt, now),
+                    Ok(n) => {
+                        buf.truncate(n);
+                        self.session.handle_body(attempt, now, Bytes::from(buf));
+                    }
+                    Err(err) => self.read_failed(attempt, now, &err),
+                }
+            }
+            None => {
+                let now = self.now();
+                if let Some(deadline) = self.session.poll_timeout()
+                    && deadline > now
+                {
+                    std::thread::sleep(deadline - now);
+                }
+                let now = self.now();
+                self.session.handle_timeout(now);
+                if self.session.poll_timeout().is_none()
+                    && matches!(
+                        self.session.state(),
+                        SessionState::Streaming | SessionState::ErrorBody
+                    )
+                {
+                    // Nothing to read from and nothing to wait for: the connection is gone.
+                    self.session.close(now);
+                }
+            }
+        }
+    }
+
+    fn read_failed(&mut self, attempt: AttemptId, now: Duration, err: &io::Error) {
+        if err.kind() == io::ErrorKind::TimedOut || err.kind() == io::ErrorKind::WouldBlock {
+            self.session.handle_timeout(now);
+            if self.reader.as_ref().is_some_and(|(a, _)| *a == attempt)
+                && self.session.state() != SessionState::Closed
+            {
+                // ureq gave up on the read before the session's deadline (clock slop): the
+                // reader is spent either way, so report the stall as a transport error.
+                self.session.handle_transport_error(
+                    attempt,
+                    now,
+                    TransportErrorKind::Other,
+                    &err.to_string(),
+                );
+            }
+        } else {
+            let kind = io_kind(err);
+            self.session
+                .handle_transport_error(attempt, now, kind, &err.to_string());
+        }
+        self.reader = None;
+    }
+
+    fn send(&mut self, attempt: AttemptId, request: &stream_core::request::Request) {
+        let mut builder = ureq::http::Request::builder()
+            .method(request.method)
+            .uri(request.url.as_str());
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let request = match builder.body(request.body.to_vec()) {
+            Ok(request) => request,
+            Err(err) => {
+                let now = self.now();
+                self.session.handle_transport_error(
+                    attempt,
+                    now,
+                    TransportErrorKind::Other,
+                    &err.to_string(),
+                );
+                return;
+            }
+        };
+        let result = self.agent.run(request);
+        let now = self.now();
+        match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let headers: Vec<(String, Vec<u8>)> = response
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+                    .collect();
+                self.reader = Some((attempt, response.into_body().into_reader()));
+                self.session
+                    .handle_response_head(attempt, now, status, headers);
+            }
+            Err(ureq::Error::Timeout(which)) => {
+                use ureq::Timeout;
+                match which {
+                    Timeout::Connect | Timeout::Resolve => self.session.handle_transport_error(
+                        attempt,
+                        now,
+                        TransportErrorKind::Connect,
+                        "connect timed out",
+                    ),
+                    _ => {
+                        self.session.handle_timeout(now);
+                        self.session.handle_transport_error(
+                            attempt,
+                            now,
+                            TransportErrorKind::Other,
+                            &alloc_msg(which),
+                        );
+                    }
+                }
+            }
+            Err(err) => {
+                let kind = ureq_kind(&err);
+                self.session
+                    .handle_transport_error(attempt, now, kind, &err.to_string());
+            }
+        }
+    }
+}
+
+impl Drop for MessageStream {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The text deltas of a stream, in order.
+#[derive(Debug)]
+pub struct TextStream {
+    stream: MessageStream,
+}
+
+impl TextStream {
+    /// The stream back (for its final message or snapshot).
+    #[must_use]
+    pub fn into_inner(self) -> MessageStream {
+        self.stream
+    }
+
+    /// Reads the rest and returns the final message.
+    ///
+    /// # Errors
+    ///
+    /// As [`MessageStream::final_message`].
+    pub fn final_message(&mut self) -> Result<Message, Error> {
+        self.stream.final_message()
+    }
+}
+
+impl Iterator for TextStream {
+    type Item = Result<String, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.stream.next()? {
+                Ok(StreamEvent::ContentBlockDelta {
+                    delta: Delta::Text(text),
+                    ..
+                }) => return Some(Ok(text)),
+                Ok(_) => {}
+                Err(err) => return Some(Err(err)),
+            }
+        }
+    }
+}
+
+fn alloc_msg(which: ureq::Timeout) -> String {
+    format!("timed out ({which})")
+}
+
+fn io_kind(err: &io::Error) -> TransportErrorKind {
+    match err.kind() {
+        io::ErrorKind::ConnectionRefused => TransportErrorKind::Connect,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => TransportErrorKind::Reset,
+        _ => {
+            let text = err.to_string();
+            if text.contains("tls") || text.contains("certificate") || text.contains("TLS") {
+                TransportErrorKind::Tls
+            } else {
+                TransportErrorKind::Other
+            }
+        }
+    }
+}
+
+fn ureq_kind(err: &ureq::Error) -> TransportErrorKind {
+    match err {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
+        ureq::Error::Io(io) => io_kind(io),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
+            TransportErrorKind::Tls
+        }
+        _ => TransportErrorKind::Other,
+    }
+}
+
+/// A seed for the backoff jitter, from the clock (the core takes randomness as an input).
+fn jitter_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    u64::from(nanos) ^ 0x5851_F42D_4C95_7F2D
+}
