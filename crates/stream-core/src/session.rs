@@ -42,13 +42,13 @@
 //!
 //! # Retries
 //!
-//! Up to [`RetryPolicy::max_retries`] (2 by default), only while no event has reached the
+//! Up to [`RetryPolicy::max_retries`](crate::request::RetryPolicy::max_retries) (2 by default), only while no event has reached the
 //! caller: a request is never replayed behind the user's back after they have seen output.
 //! Retried: HTTP 408, 409, 429 and 5xx (unless `x-should-retry: false`; `x-should-retry: true`
 //! retries any status), connection errors other than TLS failures, response-head timeouts, and
 //! (before any event was handed over) an `error` event, an idle stall or an end of stream. The
 //! delay is `retry-after-ms`, else `retry-after` (seconds, or an HTTP date measured against the
-//! response's `Date`), when within (0, [`RetryPolicy::max_retry_after`]]; else
+//! response's `Date`), when within (0, [`RetryPolicy::max_retry_after`](crate::request::RetryPolicy::max_retry_after)]; else
 //! `initial_backoff * 2^n` capped at `max_backoff`, less up to `jitter` of it at random. The
 //! randomness comes from a seed the driver gives ([`Session::with_jitter_seed`]).
 //!
