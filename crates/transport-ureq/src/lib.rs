@@ -56,8 +56,10 @@ pub use stream_core::messages::{ContentBlock, Delta, Message, StreamEvent};
 pub use stream_core::request::{
     BlockParam, ClientConfig, MessageParam, MessageParams, ParamsError, RetryPolicy, Timeouts,
 };
-pub use stream_core::session::SessionError;
-use stream_core::session::{AttemptId, Output, Session, SessionState, TransportErrorKind};
+pub use stream_core::session::{
+    ApiError, ApiErrorKind, Deadline, ErrorKind, ProtocolError, SessionError, TransportErrorKind,
+};
+use stream_core::session::{AttemptId, Output, Session, SessionState};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 /// The size of one read from the connection.
@@ -499,7 +501,7 @@ impl MessageStream {
     }
 
     fn read_failed(&mut self, attempt: AttemptId, now: Duration, err: &io::Error) {
-        if err.kind() == io::ErrorKind::TimedOut || err.kind() == io::ErrorKind::WouldBlock {
+        if is_timeout(err) {
             self.session.handle_timeout(now);
             if self.reader.as_ref().is_some_and(|(a, _)| *a == attempt)
                 && self.session.state() != SessionState::Closed
@@ -632,6 +634,17 @@ impl Iterator for TextStream {
 
 fn alloc_msg(which: ureq::Timeout) -> String {
     format!("timed out ({which})")
+}
+
+/// Whether a read failed because a timeout fired (ureq wraps its own timeouts in `io::Error`).
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    ) || err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+        .is_some_and(|inner| matches!(inner, ureq::Error::Timeout(_)))
 }
 
 fn io_kind(err: &io::Error) -> TransportErrorKind {

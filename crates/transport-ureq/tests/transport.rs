@@ -1,0 +1,329 @@
+//! The blocking transport against a real HTTP server on 127.0.0.1 (real sockets, no mocked
+//! client): deferred enter, close on every exit path as the server observes it, retries and
+//! their delays, deadlines while blocked, typed errors with what was received, and every
+//! recorded stream end to end.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use support::{Reply, Server};
+use transport_ureq::{
+    ApiErrorKind, Client, ClientConfig, Deadline, Error, ErrorKind, MessageParam, MessageParams,
+    ProtocolError, RetryPolicy, Timeouts,
+};
+
+fn fixture(path: &str) -> Vec<u8> {
+    let mut bytes = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/anthropic")
+            .join(path),
+    )
+    .unwrap();
+    if !bytes.ends_with(b"\n\n") {
+        bytes.extend_from_slice(b"\n\n");
+    }
+    bytes
+}
+
+fn client(server: &Server) -> Client {
+    let mut retry = RetryPolicy::default();
+    retry.initial_backoff = Duration::from_millis(50);
+    let mut timeouts = Timeouts::default();
+    timeouts.idle = Duration::from_millis(400);
+    timeouts.response_head = Duration::from_secs(5);
+    Client::new(
+        ClientConfig::new()
+            .api_key("sk-test-key")
+            .base_url(&server.base_url)
+            .retry(retry)
+            .timeouts(timeouts),
+    )
+}
+
+fn params() -> MessageParams {
+    MessageParams::new("claude-test", 256).message(MessageParam::user("Hello"))
+}
+
+const CLOSE_WITHIN: Duration = Duration::from_millis(100);
+
+#[test]
+fn nothing_is_sent_before_enter() {
+    let server = Server::start(vec![Reply::sse(
+        &fixture("recorded/555fb399.exchange1.sse"),
+        64,
+    )]);
+    let client = client(&server);
+    let manager = client.messages().stream(params());
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(server.connections().len(), 0);
+    let mut stream = manager.enter().unwrap();
+    assert_eq!(server.requests().len(), 1);
+    let request = &server.requests()[0];
+    assert!(request.head.starts_with("POST /v1/messages HTTP/1.1"));
+    assert!(
+        request
+            .head
+            .to_ascii_lowercase()
+            .contains("x-api-key: sk-test-key")
+    );
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(body["stream"], true);
+    assert_eq!(stream.request_id(), Some("req_test"));
+    let message = stream.final_message().unwrap();
+    assert!(message.text().starts_with("The weather in San Francisco"));
+}
+
+#[test]
+fn every_fixture_gives_the_accumulators_final_message() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../stream-core/tests/expected");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace("__", "/");
+        let source = ["", ".txt", ".sse"]
+            .iter()
+            .map(|ext| format!("{name}{ext}"))
+            .find(|p| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../../shared/fixtures/anthropic")
+                    .join(p)
+                    .is_file()
+            })
+            .unwrap();
+        let server = Server::start(vec![Reply::sse(&fixture(&source), 37)]);
+        let message = client(&server)
+            .messages()
+            .stream(params())
+            .enter()
+            .unwrap()
+            .final_message()
+            .unwrap();
+        let expected: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(message.to_json(), expected, "{source}");
+    }
+}
+
+#[test]
+fn drop_mid_stream_closes_the_connection_at_once() {
+    let server = Server::start(vec![
+        Reply::sse(&fixture("recorded/stream-b-fallback.sse"), 64).then_stall(),
+    ]);
+    let mut stream = client(&server).messages().stream(params()).enter().unwrap();
+    let first = stream.next().unwrap().unwrap();
+    assert_eq!(first.event_type(), "message_start");
+    let dropped = Instant::now();
+    drop(stream);
+    let closed = server
+        .wait_all_closed(Duration::from_secs(2))
+        .expect("closed");
+    assert!(
+        closed.saturating_duration_since(dropped) < CLOSE_WITHIN,
+        "{:?}",
+        closed - dropped
+    );
+}
+
+#[test]
+fn early_break_question_mark_and_panic_inside_with_close_at_once() {
+    // Early break.
+    let server = Server::start(vec![
+        Reply::sse(&fixture("recorded/stream-b-fallback.sse"), 64).then_stall(),
+    ]);
+    let left = client(&server)
+        .messages()
+        .stream(params())
+        .with(|stream| {
+            for event in stream.by_ref() {
+                if event.unwrap().event_type() == "content_block_delta" {
+                    break;
+                }
+            }
+            Instant::now()
+        })
+        .unwrap();
+    let closed = server
+        .wait_all_closed(Duration::from_secs(2))
+        .expect("closed");
+    assert!(closed.saturating_duration_since(left) < CLOSE_WITHIN);
+
+    // `?` inside the scope.
+    let server = Server::start(vec![
+        Reply::sse(&fixture("recorded/stream-b-fallback.sse"), 64).then_stall(),
+    ]);
+    let result: Result<Result<(), String>, Error> =
+        client(&server).messages().stream(params()).with(|stream| {
+            stream
+                .next()
+                .ok_or("no event")?
+                .map_err(|e| e.to_string())?;
+            Err("the caller gives up".to_owned())?;
+            Ok(())
+        });
+    let left = Instant::now();
+    assert!(result.unwrap().is_err());
+    let closed = server
+        .wait_all_closed(Duration::from_secs(2))
+        .expect("closed");
+    assert!(closed.saturating_duration_since(left) < CLOSE_WITHIN);
+
+    // A panic inside the scope.
+    let server = Server::start(vec![
+        Reply::sse(&fixture("recorded/stream-b-fallback.sse"), 64).then_stall(),
+    ]);
+    let client = client(&server);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = client.messages().stream(params()).with(|stream| {
+            let _ = stream.next();
+            panic!("boom");
+        });
+    }));
+    let left = Instant::now();
+    assert!(panicked.is_err());
+    let closed = server
+        .wait_all_closed(Duration::from_secs(2))
+        .expect("closed");
+    assert!(closed.saturating_duration_since(left) < CLOSE_WITHIN);
+}
+
+#[test]
+fn retries_follow_retry_after_then_stream() {
+    let server = Server::start(vec![
+        Reply::error(529, "overloaded_error", &[("retry-after", "0.2")]),
+        Reply::error(529, "overloaded_error", &[("retry-after-ms", "150")]),
+        Reply::sse(&fixture("python-sdk/basic_response.txt"), 16),
+    ]);
+    let started = Instant::now();
+    let text = client(&server)
+        .messages()
+        .stream(params())
+        .enter()
+        .unwrap()
+        .final_text()
+        .unwrap();
+    assert_eq!(text, "Hello there!");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    let gap1 = requests[1].at - requests[0].at;
+    let gap2 = requests[2].at - requests[1].at;
+    assert!(
+        gap1 >= Duration::from_millis(200) && gap1 < Duration::from_millis(600),
+        "{gap1:?}"
+    );
+    assert!(
+        gap2 >= Duration::from_millis(150) && gap2 < Duration::from_millis(550),
+        "{gap2:?}"
+    );
+    assert!(
+        requests[2]
+            .head
+            .to_ascii_lowercase()
+            .contains("x-stainless-retry-count: 2")
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn a_final_status_error_surfaces_at_enter_with_its_request_id() {
+    let server = Server::start(vec![Reply::error(400, "invalid_request_error", &[])]);
+    let err = client(&server)
+        .messages()
+        .stream(params())
+        .enter()
+        .unwrap_err();
+    let session = err.session_error().expect("a stream error");
+    let ErrorKind::Api(api) = &session.kind else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        (api.status, &api.kind),
+        (400, &ApiErrorKind::InvalidRequest)
+    );
+    assert_eq!(api.message, "scripted 400");
+    assert_eq!(session.request_id.as_deref(), Some("req_400"));
+    assert_eq!(server.requests().len(), 1, "400 is not retried");
+    assert!(!err.to_string().contains("sk-test-key"));
+}
+
+#[test]
+fn a_stalled_stream_ends_at_the_idle_deadline_with_the_partial_message() {
+    let body = fixture("recorded/stream-b-fallback.sse");
+    let cut = body.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+    // Hand over message_start, then the rest up to a point, then silence.
+    let half = &body[..body.len() / 2];
+    let server = Server::start(vec![Reply::sse(half, 200).then_stall()]);
+    let mut stream = client(&server).messages().stream(params()).enter().unwrap();
+    let started = Instant::now();
+    let mut events = 0;
+    let err = loop {
+        match stream.next() {
+            Some(Ok(_)) => events += 1,
+            Some(Err(err)) => break err,
+            None => panic!("ended without an error"),
+        }
+    };
+    assert!(events > 3 && cut > 0);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    let session = err.session_error().unwrap();
+    assert!(
+        matches!(session.kind, ErrorKind::Timeout(Deadline::Idle)),
+        "{err}"
+    );
+    assert!(!session.partial.as_ref().unwrap().text().is_empty());
+    drop(stream);
+    assert!(server.wait_all_closed(Duration::from_secs(2)).is_some());
+}
+
+#[test]
+fn a_truncated_stream_hands_back_the_partial_message() {
+    let body = fixture("recorded/stream-b-fallback.sse");
+    let text = String::from_utf8(body).unwrap();
+    let without_stop = text.split("event: message_stop").next().unwrap();
+    let server = Server::start(vec![Reply::sse(without_stop.as_bytes(), 100)]);
+    let mut stream = client(&server).messages().stream(params()).enter().unwrap();
+    let err = stream.final_message().unwrap_err();
+    let session = err.session_error().unwrap();
+    assert!(
+        matches!(
+            session.kind,
+            ErrorKind::Protocol(ProtocolError::Truncated { .. })
+        ),
+        "{err}"
+    );
+    assert!(
+        session
+            .partial
+            .as_ref()
+            .unwrap()
+            .text()
+            .contains("Solar eclipses")
+    );
+    assert_eq!(session.request_id.as_deref(), Some("req_test"));
+}
+
+#[test]
+fn text_stream_then_final_message() {
+    let server = Server::start(vec![Reply::sse(
+        &fixture("recorded/stream-b-fallback.sse"),
+        50,
+    )]);
+    let mut text = client(&server)
+        .messages()
+        .stream(params())
+        .enter()
+        .unwrap()
+        .text_stream();
+    let joined: String = text.by_ref().map(Result::unwrap).collect();
+    let message = text.final_message().unwrap();
+    assert_eq!(joined, message.text());
+}
