@@ -327,3 +327,48 @@ fn text_stream_then_final_message() {
     let message = text.final_message().unwrap();
     assert_eq!(joined, message.text());
 }
+
+#[test]
+fn tls_with_a_trusted_self_signed_certificate_works_and_an_untrusted_one_is_refused() {
+    let body = fixture("python-sdk/basic_response.txt");
+    let (server, cert) = Server::start_tls(vec![Reply::sse(&body, 32)]);
+    let config = ClientConfig::new()
+        .api_key("sk-test-key")
+        .base_url(&server.base_url);
+    let trusting = Client::with_root_certificates(config, &[cert]);
+    let text = trusting
+        .messages()
+        .stream(params())
+        .enter()
+        .unwrap()
+        .final_text()
+        .unwrap();
+    assert_eq!(text, "Hello there!");
+
+    // The default roots do not include it: refused, as a TLS error, and not retried.
+    let (server, _cert) = Server::start_tls(vec![Reply::sse(&body, 32)]);
+    let config = ClientConfig::new()
+        .api_key("sk-test-key")
+        .base_url(&server.base_url);
+    let err = Client::new(config)
+        .messages()
+        .stream(params())
+        .enter()
+        .unwrap_err();
+    let session = err.session_error().expect("a stream error");
+    assert!(
+        matches!(
+            session.kind,
+            ErrorKind::Transport {
+                kind: transport_ureq::TransportErrorKind::Tls,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(session.attempts, 1);
+    assert!(
+        server.requests().is_empty(),
+        "no request crossed an untrusted connection"
+    );
+}

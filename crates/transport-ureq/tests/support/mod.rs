@@ -3,6 +3,7 @@
 //! of when each client closed its connection. (The workspace's full local Messages server, with
 //! TLS, HTTP/2 and every fault, is its own crate; these tests need only this much.)
 
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -93,8 +94,35 @@ impl Server {
     /// Starts a server that answers the requests in order with `script` (the last reply
     /// repeats).
     pub(crate) fn start(script: Vec<Reply>) -> Self {
+        Self::start_with(script, None)
+    }
+
+    /// Starts a server that speaks TLS with a self-signed certificate for `localhost`; returns
+    /// it and the certificate (DER) a client must trust.
+    pub(crate) fn start_tls(script: Vec<Reply>) -> (Self, Vec<u8>) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = certified.cert.der().to_vec();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            certified.signing_key.serialize_der(),
+        ));
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![CertificateDer::from(cert.clone())], key)
+        .unwrap();
+        (Self::start_with(script, Some(Arc::new(config))), cert)
+    }
+
+    fn start_with(script: Vec<Reply>, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let base_url = match tls {
+            Some(_) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{port}"),
+        };
         let shared = Arc::new(Mutex::new(Shared {
             script,
             ..Shared::default()
@@ -109,7 +137,18 @@ impl Server {
                     shared.connections.len() - 1
                 };
                 let shared = Arc::clone(&accept_shared);
-                thread::spawn(move || serve(stream, index, &shared));
+                let tls = tls.clone();
+                thread::spawn(move || {
+                    let watcher = stream.try_clone().unwrap();
+                    match tls {
+                        None => serve(stream, Some(watcher), index, &shared),
+                        Some(config) => {
+                            let conn = rustls::ServerConnection::new(config).unwrap();
+                            serve(rustls::StreamOwned::new(conn, stream), None, index, &shared);
+                            mark_closed(&shared, index);
+                        }
+                    }
+                });
             }
         });
         Self { base_url, shared }
@@ -137,12 +176,18 @@ impl Server {
     }
 }
 
-fn serve(stream: TcpStream, index: usize, shared: &Arc<Mutex<Shared>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+fn serve<S: Read + Write>(
+    mut stream: S,
+    watcher: Option<TcpStream>,
+    index: usize,
+    shared: &Arc<Mutex<Shared>>,
+) {
+    let mut reader = BufReader::new(&mut stream);
     let mut head = String::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            drop(reader);
             mark_closed(shared, index);
             return;
         }
@@ -160,7 +205,10 @@ fn serve(stream: TcpStream, index: usize, shared: &Arc<Mutex<Shared>>) {
         })
         .unwrap_or(0);
     let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    drop(reader);
     let reply = {
         let mut shared = shared.lock().unwrap();
         shared.requests.push(Request {
@@ -177,13 +225,14 @@ fn serve(stream: TcpStream, index: usize, shared: &Arc<Mutex<Shared>>) {
             .expect("a script")
     };
     // Watch for the client closing while the reply is written (clients send nothing more).
-    let watch = Arc::clone(shared);
-    let mut watcher = stream.try_clone().unwrap();
-    thread::spawn(move || {
-        let mut byte = [0u8; 1];
-        let _ = watcher.read(&mut byte);
-        mark_closed(&watch, index);
-    });
+    if let Some(mut watcher) = watcher {
+        let watch = Arc::clone(shared);
+        thread::spawn(move || {
+            let mut byte = [0u8; 1];
+            let _ = watcher.read(&mut byte);
+            mark_closed(&watch, index);
+        });
+    }
     let mut out = stream;
     let mut response = format!(
         "HTTP/1.1 {} Scripted\r\ntransfer-encoding: chunked\r\nconnection: close\r\n",
