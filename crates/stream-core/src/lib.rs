@@ -64,8 +64,3 @@ pub mod partial_json;
 pub mod request;
 pub mod session;
 pub mod sse;
-
-/// The README's Rust example is compiled and run as a doctest, so it stays true to the code.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
