@@ -301,6 +301,32 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request with no headers and no body (for raw SSE endpoints; add headers with
+    /// [`with_header`](Self::with_header) and a body with [`with_body`](Self::with_body)).
+    #[must_use]
+    pub fn new(method: &'static str, url: impl Into<String>) -> Self {
+        Self {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    #[must_use]
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
     /// The value of the first header with this (lower-case) name.
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -146,6 +146,10 @@ pub enum Output {
     },
     /// An event of the stream, already applied to the [snapshot](Session::snapshot).
     Event(StreamEvent),
+    /// An event of a raw SSE stream ([`Session::raw`] only).
+    SseEvent(crate::sse::Event),
+    /// A raw SSE stream ended cleanly ([`Session::raw`] only; errors come as `Finished`).
+    Ended,
     /// The end: the final message, or the error with everything received. Comes once.
     Finished(Result<Message, Box<SessionError>>),
 }
@@ -470,12 +474,21 @@ enum State {
     Closed,
 }
 
+/// What a session sends, and how it reads the reply.
+#[derive(Debug)]
+enum What {
+    /// A Messages request: this body, events folded into a message.
+    Messages(Bytes),
+    /// Any request, events passed on as they are.
+    Raw(Request),
+}
+
 /// The deferred-request session. See the [module docs](self) for the state diagram, the drain
 /// contract and the retry rules.
 #[derive(Debug)]
 pub struct Session {
     config: ClientConfig,
-    body: Bytes,
+    what: What,
     state: State,
     attempts: u32,
     started_at: Option<Duration>,
@@ -502,10 +515,40 @@ impl Session {
     pub fn new(config: &ClientConfig, params: &MessageParams) -> Result<Self, ParamsError> {
         params.validate()?;
         let body = params.to_body()?;
-        Ok(Self {
+        Ok(Self::with_what(config, What::Messages(body)))
+    }
+
+    /// Describes a request to any SSE endpoint (an OpenAI-style stream, a notification feed):
+    /// `request` is sent as it is, and its events come out as [`Output::SseEvent`], then
+    /// [`Output::Ended`]. Deadlines, retries (before any event reached the caller), error
+    /// bodies and exit work as for a Messages request.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stream_core::request::{ClientConfig, Request};
+    /// use stream_core::session::{Output, Session};
+    ///
+    /// let request = Request::new("GET", "http://127.0.0.1:8080/events");
+    /// let mut session = Session::raw(&ClientConfig::new(), request);
+    /// session.enter(Duration::ZERO)?;
+    /// let Some(Output::Send { attempt, .. }) = session.poll_output() else { panic!() };
+    /// session.handle_response_head(attempt, Duration::ZERO, 200, [("content-type", "text/event-stream")]);
+    /// session.handle_body(attempt, Duration::ZERO, &b"data: hi\n\n"[..]);
+    /// session.handle_end(attempt, Duration::ZERO);
+    /// assert!(matches!(session.poll_output(), Some(Output::SseEvent(e)) if e.data() == "hi"));
+    /// assert!(matches!(session.poll_output(), Some(Output::Ended)));
+    /// # Ok::<(), stream_core::session::CallerError>(())
+    /// ```
+    #[must_use]
+    pub fn raw(config: &ClientConfig, request: Request) -> Self {
+        Self::with_what(config, What::Raw(request))
+    }
+
+    fn with_what(config: &ClientConfig, what: What) -> Self {
+        Self {
             decoder: Decoder::with_config(config.decoder.clone()),
             config: config.clone(),
-            body,
+            what,
             state: State::Deferred,
             attempts: 0,
             started_at: None,
@@ -518,7 +561,7 @@ impl Session {
             request_id: None,
             rng: 0x9E37_79B9_7F4A_7C15,
             now: Duration::ZERO,
-        })
+        }
     }
 
     /// Seeds the randomness of the backoff jitter (drivers pass a random seed; tests a fixed
@@ -825,6 +868,10 @@ impl Session {
                     continue;
                 }
             };
+            if matches!(self.what, What::Raw(_)) {
+                self.delivered = true;
+                return Some(Output::SseEvent(event));
+            }
             let event = match StreamEvent::parse(event.event_type(), event.data()) {
                 Ok(event) => event,
                 Err(err) => {
@@ -880,9 +927,10 @@ impl Session {
 
     fn send(&mut self, now: Duration) {
         let attempt = AttemptId(self.attempts);
-        let request = self
-            .config
-            .request_with_body(self.body.clone(), self.attempts);
+        let request = match &self.what {
+            What::Messages(body) => self.config.request_with_body(body.clone(), self.attempts),
+            What::Raw(request) => request.clone(),
+        };
         self.attempts += 1;
         self.status = None;
         self.headers.clear();
@@ -983,6 +1031,11 @@ impl Session {
     }
 
     fn end_of_stream(&mut self, attempt: AttemptId) {
+        if matches!(self.what, What::Raw(_)) {
+            self.state = State::Done;
+            self.outputs.push_back(Output::Ended);
+            return;
+        }
         if self.accumulator.is_complete() {
             let accumulator = core::mem::take(&mut self.accumulator);
             match accumulator.finish() {

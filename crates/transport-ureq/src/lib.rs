@@ -54,12 +54,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 pub use stream_core::messages::{ContentBlock, Delta, Message, StreamEvent};
 pub use stream_core::request::{
-    BlockParam, ClientConfig, MessageParam, MessageParams, ParamsError, RetryPolicy, Timeouts,
+    BlockParam, ClientConfig, MessageParam, MessageParams, ParamsError, Request, RetryPolicy,
+    Timeouts,
 };
 pub use stream_core::session::{
     ApiError, ApiErrorKind, Deadline, ErrorKind, ProtocolError, SessionError, TransportErrorKind,
 };
 use stream_core::session::{AttemptId, Output, Session, SessionState};
+pub use stream_core::sse::Event as SseEvent;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 /// The size of one read from the connection.
@@ -206,6 +208,108 @@ impl Client {
     pub fn messages(&self) -> Messages<'_> {
         Messages { client: self }
     }
+
+    /// A raw SSE stream from any endpoint (an OpenAI-style stream, a notification feed):
+    /// `request` is sent as it is, with this client's deadlines, retry policy and TLS roots, and
+    /// the same enter/exit semantics as a Messages stream. Nothing is sent until
+    /// [`SseStreamManager::enter`].
+    ///
+    /// ```no_run
+    /// use transport_ureq::{Client, ClientConfig, Request};
+    ///
+    /// let client = Client::new(ClientConfig::new());
+    /// let request = Request::new("GET", "https://example.com/events")
+    ///     .with_header("accept", "text/event-stream");
+    /// for event in client.sse(request).enter()? {
+    ///     let event = event?;
+    ///     println!("{}: {}", event.event_type(), event.data());
+    /// }
+    /// # Ok::<(), transport_ureq::Error>(())
+    /// ```
+    pub fn sse(&self, request: Request) -> SseStreamManager {
+        SseStreamManager {
+            client: self.clone(),
+            session: Session::raw(&self.config, request),
+        }
+    }
+}
+
+/// A described, not yet started, raw SSE stream.
+#[derive(Debug)]
+#[must_use = "nothing is sent until `enter` or `with`"]
+pub struct SseStreamManager {
+    client: Client,
+    session: Session,
+}
+
+impl SseStreamManager {
+    /// Sends the request and returns the stream once the response head is in.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stream`] for the error of the response head (a status that is not 2xx, a
+    /// content type that is not `text/event-stream`, a transport failure, a deadline).
+    pub fn enter(self) -> Result<SseStream, Error> {
+        let driver = Driver::enter(self.client.agent, self.session)?;
+        Ok(SseStream { driver })
+    }
+
+    /// Enters, runs `body` with the stream, and closes the connection however `body` ends.
+    ///
+    /// # Errors
+    ///
+    /// As [`enter`](Self::enter).
+    pub fn with<R>(self, body: impl FnOnce(&mut SseStream) -> R) -> Result<R, Error> {
+        let mut stream = self.enter()?;
+        Ok(body(&mut stream))
+    }
+}
+
+/// A started raw SSE stream: an iterator of events. Dropping it closes the connection.
+pub struct SseStream {
+    driver: Driver,
+}
+
+impl fmt::Debug for SseStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseStream")
+            .field("state", &self.driver.session.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SseStream {
+    /// The response status.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        self.driver.session.status()
+    }
+
+    /// The response headers (names in lower case).
+    #[must_use]
+    pub fn headers(&self) -> &[(String, String)] {
+        self.driver.session.response_headers()
+    }
+
+    /// Closes the connection now (the same as dropping the stream).
+    pub fn close(self) {
+        drop(self);
+    }
+}
+
+impl Iterator for SseStream {
+    type Item = Result<SseEvent, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.driver.step() {
+                Ok(Some(Item::Sse(event))) => return Some(Ok(event)),
+                Ok(Some(Item::Event(_))) => {}
+                Ok(None) => return None,
+                Err(err) => return Some(Err(err)),
+            }
+        }
+    }
 }
 
 /// The Messages API of a [`Client`].
@@ -243,19 +347,8 @@ impl MessageStreamManager {
     /// [`Error::Params`] for parameters that cannot be sent; [`Error::Stream`] for the error of
     /// the response head (an API error status, a transport failure, a deadline).
     pub fn enter(self) -> Result<MessageStream, Error> {
-        let session = self.session?.with_jitter_seed(jitter_seed());
-        let mut stream = MessageStream {
-            agent: self.client.agent,
-            session,
-            origin: Instant::now(),
-            reader: None,
-            outcome: None,
-        };
-        let now = stream.now();
-        // A fresh session is deferred: entering cannot fail.
-        let _ = stream.session.enter(now);
-        stream.until_head()?;
-        Ok(stream)
+        let driver = Driver::enter(self.client.agent, self.session?)?;
+        Ok(MessageStream { driver })
     }
 
     /// Enters, runs `body` with the stream, and closes the connection however `body` ends
@@ -273,6 +366,12 @@ impl MessageStreamManager {
 
 /// A started stream: an iterator of events. Dropping it closes the connection.
 pub struct MessageStream {
+    driver: Driver,
+}
+
+/// The blocking loop around a session, shared by message and raw streams. Dropping it closes
+/// the connection.
+struct Driver {
     agent: ureq::Agent,
     session: Session,
     origin: Instant,
@@ -284,8 +383,8 @@ pub struct MessageStream {
 impl fmt::Debug for MessageStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageStream")
-            .field("state", &self.session.state())
-            .field("request_id", &self.session.request_id())
+            .field("state", &self.driver.session.state())
+            .field("request_id", &self.driver.session.request_id())
             .finish_non_exhaustive()
     }
 }
@@ -294,7 +393,14 @@ impl Iterator for MessageStream {
     type Item = Result<StreamEvent, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.step().transpose()
+        loop {
+            match self.driver.step() {
+                Ok(Some(Item::Event(event))) => return Some(Ok(event)),
+                Ok(Some(Item::Sse(_))) => {}
+                Ok(None) => return None,
+                Err(err) => return Some(Err(err)),
+            }
+        }
     }
 }
 
@@ -302,25 +408,25 @@ impl MessageStream {
     /// The `request-id` of the response.
     #[must_use]
     pub fn request_id(&self) -> Option<&str> {
-        self.session.request_id()
+        self.driver.session.request_id()
     }
 
     /// The response headers (names in lower case).
     #[must_use]
     pub fn headers(&self) -> &[(String, String)] {
-        self.session.response_headers()
+        self.driver.session.response_headers()
     }
 
     /// The message so far.
     #[must_use]
     pub fn current_snapshot(&self) -> Option<&Message> {
-        self.session.snapshot()
+        self.driver.session.snapshot()
     }
 
     /// The live partial value of the tool input of the block at `index`, while it streams.
     #[must_use]
     pub fn tool_input_snapshot(&self, index: usize) -> Option<&serde_json::Value> {
-        self.session.accumulator().tool_input(index)
+        self.driver.session.accumulator().tool_input(index)
     }
 
     /// Consumes the stream into an iterator of text deltas. The stream comes back with
@@ -339,7 +445,7 @@ impl MessageStream {
         for event in self.by_ref() {
             event?;
         }
-        match &self.outcome {
+        match &self.driver.outcome {
             Some(Err(err)) => Err(Error::Stream(err.clone())),
             _ => Ok(()),
         }
@@ -353,7 +459,7 @@ impl MessageStream {
     /// message; [`Error::Config`] if the final message was already taken.
     pub fn final_message(&mut self) -> Result<Message, Error> {
         self.until_done()?;
-        match self.outcome.as_mut() {
+        match self.driver.outcome.as_mut() {
             Some(Ok(message)) => message
                 .take()
                 .ok_or_else(|| Error::Config("the final message was already taken".into())),
@@ -373,8 +479,32 @@ impl MessageStream {
     }
 
     /// Closes the connection now (the same as dropping the stream).
-    pub fn close(mut self) {
-        self.shutdown();
+    pub fn close(self) {
+        drop(self);
+    }
+}
+
+/// What the driver hands up: a Messages event or a raw SSE event.
+enum Item {
+    Event(StreamEvent),
+    Sse(stream_core::sse::Event),
+}
+
+impl Driver {
+    /// Starts the session and drives it to the response head.
+    fn enter(agent: ureq::Agent, session: Session) -> Result<Self, Error> {
+        let mut driver = Self {
+            agent,
+            session: session.with_jitter_seed(jitter_seed()),
+            origin: Instant::now(),
+            reader: None,
+            outcome: None,
+        };
+        let now = driver.now();
+        // A fresh session is deferred: entering cannot fail.
+        let _ = driver.session.enter(now);
+        driver.until_head()?;
+        Ok(driver)
     }
 
     fn now(&self) -> Duration {
@@ -417,14 +547,16 @@ impl MessageStream {
     }
 
     /// One step: the next event, the end (`None`), or the error that ended the stream.
-    fn step(&mut self) -> Result<Option<StreamEvent>, Error> {
+    fn step(&mut self) -> Result<Option<Item>, Error> {
         loop {
             if self.outcome.is_some() {
                 return Ok(None);
             }
             while let Some(output) = self.session.poll_output() {
-                if let Output::Event(event) = output {
-                    return Ok(Some(event));
+                match output {
+                    Output::Event(event) => return Ok(Some(Item::Event(event))),
+                    Output::SseEvent(event) => return Ok(Some(Item::Sse(event))),
+                    _ => {}
                 }
                 if let Some(err) = self.act(output) {
                     return Err(err);
@@ -449,6 +581,10 @@ impl MessageStream {
             Output::Finished(Ok(message)) => {
                 self.reader = None;
                 self.outcome = Some(Ok(Some(message)));
+            }
+            Output::Ended => {
+                self.reader = None;
+                self.outcome = Some(Ok(None));
             }
             Output::Finished(Err(err)) => {
                 self.reader = None;
@@ -523,7 +659,7 @@ impl MessageStream {
         self.reader = None;
     }
 
-    fn send(&mut self, attempt: AttemptId, request: &stream_core::request::Request) {
+    fn send(&mut self, attempt: AttemptId, request: &Request) {
         let mut builder = ureq::http::Request::builder()
             .method(request.method)
             .uri(request.url.as_str());
@@ -586,7 +722,7 @@ impl MessageStream {
     }
 }
 
-impl Drop for MessageStream {
+impl Drop for Driver {
     fn drop(&mut self) {
         self.shutdown();
     }

@@ -372,3 +372,66 @@ fn tls_with_a_trusted_self_signed_certificate_works_and_an_untrusted_one_is_refu
         "no request crossed an untrusted connection"
     );
 }
+
+#[test]
+fn a_raw_sse_stream_from_any_endpoint() {
+    let body = b"retry: 1000\nid: 1\nevent: tick\ndata: {\"n\": 1}\n\n: keep-alive\n\ndata: two\ndata: lines\n\n";
+    let server = Server::start(vec![Reply::sse(body, 5)]);
+    let first_client = client(&server);
+    let request =
+        transport_ureq::Request::new("GET", format!("{}/events?topic=x", server.base_url))
+            .with_header("accept", "text/event-stream");
+    let manager = first_client.sse(request);
+    assert!(server.connections().is_empty(), "nothing before enter");
+    let stream = manager.enter().unwrap();
+    assert_eq!(stream.status(), Some(200));
+    let events: Vec<(String, String, String)> = stream
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                e.event_type().to_owned(),
+                e.data().to_owned(),
+                e.id().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("tick".to_owned(), "{\"n\": 1}".to_owned(), "1".to_owned()),
+            (
+                "message".to_owned(),
+                "two\nlines".to_owned(),
+                "1".to_owned()
+            ),
+        ]
+    );
+    let request = &server.requests()[0];
+    assert!(
+        request.head.starts_with("GET /events?topic=x HTTP/1.1"),
+        "{}",
+        request.head
+    );
+    assert!(
+        !request.head.to_ascii_lowercase().contains("x-api-key"),
+        "raw requests are sent as given"
+    );
+
+    // Exit semantics are the same: dropping mid-stream closes at once.
+    let server = Server::start(vec![Reply::sse(body, 5).then_stall()]);
+    let request = transport_ureq::Request::new("GET", format!("{}/events", server.base_url));
+    let mut stream = client(&server).sse(request).enter().unwrap();
+    assert!(stream.next().unwrap().is_ok());
+    let dropped = Instant::now();
+    drop(stream);
+    let closed = server
+        .wait_all_closed(Duration::from_secs(2))
+        .expect("closed");
+    assert!(closed.saturating_duration_since(dropped) < CLOSE_WITHIN);
+
+    // A status that is not 2xx is a typed error at enter.
+    let server = Server::start(vec![Reply::error(404, "not_found_error", &[])]);
+    let request = transport_ureq::Request::new("GET", format!("{}/missing", server.base_url));
+    let err = client(&server).sse(request).enter().unwrap_err();
+    assert!(matches!(&err.session_error().unwrap().kind, ErrorKind::Api(api) if api.status == 404));
+}
