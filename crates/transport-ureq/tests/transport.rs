@@ -435,3 +435,141 @@ fn a_raw_sse_stream_from_any_endpoint() {
     let err = client(&server).sse(request).enter().unwrap_err();
     assert!(matches!(&err.session_error().unwrap().kind, ErrorKind::Api(api) if api.status == 404));
 }
+
+/// The first `n` events of a recorded stream, as wire bytes.
+fn first_events(path: &str, n: usize) -> String {
+    String::from_utf8(fixture(path))
+        .unwrap()
+        .split_inclusive("\n\n")
+        .take(n)
+        .collect()
+}
+
+const OVERLOADED: &str = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+
+#[test]
+fn faults_end_in_typed_errors_with_what_was_received() {
+    // A proxy's HTML page with status 200.
+    let server = Server::start(vec![Reply::page(
+        "text/html",
+        "<html><body>Gateway says hello</body></html>",
+    )]);
+    let err = client(&server)
+        .messages()
+        .stream(params())
+        .enter()
+        .unwrap_err();
+    assert!(
+        matches!(&err.session_error().unwrap().kind, ErrorKind::Protocol(ProtocolError::WrongContentType { content_type, body_prefix }) if content_type == "text/html" && body_prefix.contains("Gateway says hello")),
+        "{err}"
+    );
+
+    // An `error` event mid-stream: the events before it, then a typed API error and the partial message.
+    let wire = first_events("recorded/stream-b-fallback.sse", 4) + OVERLOADED;
+    let server = Server::start(vec![Reply::sse(wire.as_bytes(), 64)]);
+    let mut stream = client(&server).messages().stream(params()).enter().unwrap();
+    let mut events = 0;
+    let err = loop {
+        match stream.next().expect("an error before the end") {
+            Ok(_) => events += 1,
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(events, 4);
+    let session = err.session_error().unwrap();
+    assert!(
+        matches!(&session.kind, ErrorKind::Api(api) if api.kind == ApiErrorKind::Overloaded && api.mid_stream),
+        "{err}"
+    );
+    assert!(session.partial.is_some());
+    assert_eq!(server.requests().len(), 1, "not retried after output");
+
+    // An `error` event before any output is retried.
+    let server = Server::start(vec![
+        Reply::sse(OVERLOADED.as_bytes(), 64),
+        Reply::sse(&fixture("python-sdk/basic_response.txt"), 64),
+    ]);
+    let text = client(&server)
+        .messages()
+        .stream(params())
+        .enter()
+        .unwrap()
+        .final_text()
+        .unwrap();
+    assert_eq!(
+        (text.as_str(), server.requests().len()),
+        ("Hello there!", 2)
+    );
+
+    // The connection is cut mid-stream, inside a line.
+    let wire = fixture("recorded/stream-b-fallback.sse");
+    let server = Server::start(vec![Reply::sse(&wire[..wire.len() / 2], 100).then_cut()]);
+    let mut stream = client(&server).messages().stream(params()).enter().unwrap();
+    let err = stream.final_message().unwrap_err();
+    let session = err.session_error().unwrap();
+    assert!(
+        matches!(
+            session.kind,
+            ErrorKind::Transport { .. } | ErrorKind::Protocol(ProtocolError::Truncated { .. })
+        ),
+        "{err}"
+    );
+    assert!(!session.partial.as_ref().unwrap().text().is_empty());
+
+    // Garbage in place of JSON.
+    let wire = first_events("recorded/stream-b-fallback.sse", 3)
+        + "event: content_block_delta\ndata: {not json\n\n";
+    let server = Server::start(vec![Reply::sse(wire.as_bytes(), 64)]);
+    let err = client(&server)
+        .messages()
+        .stream(params())
+        .enter()
+        .unwrap()
+        .final_message()
+        .unwrap_err();
+    let session = err.session_error().unwrap();
+    assert!(
+        matches!(
+            session.kind,
+            ErrorKind::Protocol(ProtocolError::InvalidEvent(_))
+        ),
+        "{err}"
+    );
+    assert!(session.partial.is_some());
+
+    // A huge line with no newline, past the decoder's limit.
+    let mut config = ClientConfig::new().base_url(&server.base_url);
+    config.decoder = config.decoder.clone().max_line_len(4096);
+    let mut wire = first_events("recorded/stream-b-fallback.sse", 3).into_bytes();
+    wire.extend(std::iter::repeat_n(b'x', 100_000));
+    let server = Server::start(vec![Reply::sse(&wire, 8192).then_stall()]);
+    let config = config.base_url(&server.base_url);
+    let err = Client::new(config)
+        .messages()
+        .stream(params())
+        .enter()
+        .unwrap()
+        .final_message()
+        .unwrap_err();
+    let session = err.session_error().unwrap();
+    assert!(
+        matches!(session.kind, ErrorKind::Protocol(ProtocolError::Sse(_))),
+        "{err}"
+    );
+    assert!(session.partial.is_some());
+
+    // Invalid UTF-8 inside a text delta is replaced, not fatal (lossy decoding, as browsers do).
+    let mut wire = first_events("recorded/stream-b-fallback.sse", 3).into_bytes();
+    wire.extend_from_slice(b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"caf\xC3\"}}\n\n");
+    let server = Server::start(vec![Reply::sse(&wire, 64).then_cut()]);
+    let mut stream = client(&server).messages().stream(params()).enter().unwrap();
+    let deltas: Vec<_> = stream.by_ref().take(4).map(Result::unwrap).collect();
+    assert_eq!(deltas.len(), 4);
+    assert!(
+        stream
+            .current_snapshot()
+            .unwrap()
+            .text()
+            .ends_with("caf\u{FFFD}")
+    );
+}

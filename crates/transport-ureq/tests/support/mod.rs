@@ -19,6 +19,8 @@ pub(crate) struct Reply {
     pub(crate) chunks: Vec<(Duration, Vec<u8>)>,
     /// After the last chunk: end the body cleanly, or keep the socket open, silent.
     pub(crate) stall: bool,
+    /// After the last chunk: close the connection without ending the chunked body.
+    pub(crate) cut: bool,
 }
 
 impl Reply {
@@ -35,6 +37,7 @@ impl Reply {
                 .map(|c| (Duration::ZERO, c.to_vec()))
                 .collect(),
             stall: false,
+            cut: false,
         }
     }
 
@@ -57,12 +60,30 @@ impl Reply {
             headers,
             chunks: vec![(Duration::ZERO, body.into_bytes())],
             stall: false,
+            cut: false,
         }
     }
 
     pub(crate) fn then_stall(mut self) -> Self {
         self.stall = true;
         self
+    }
+
+    /// Closes the connection after the last chunk, without the end of the chunked body.
+    pub(crate) fn then_cut(mut self) -> Self {
+        self.cut = true;
+        self
+    }
+
+    /// A 200 reply with this content type and body.
+    pub(crate) fn page(content_type: &str, body: &str) -> Self {
+        Self {
+            status: 200,
+            headers: vec![("content-type".to_owned(), content_type.to_owned())],
+            chunks: vec![(Duration::ZERO, body.as_bytes().to_vec())],
+            stall: false,
+            cut: false,
+        }
     }
 }
 
@@ -225,6 +246,7 @@ fn serve<S: Read + Write>(
             .expect("a script")
     };
     // Watch for the client closing while the reply is written (clients send nothing more).
+    let closer = watcher.as_ref().and_then(|w| w.try_clone().ok());
     if let Some(mut watcher) = watcher {
         let watch = Arc::clone(shared);
         thread::spawn(move || {
@@ -254,6 +276,13 @@ fn serve<S: Read + Write>(
     }
     if reply.stall {
         thread::sleep(Duration::from_secs(30));
+        return;
+    }
+    if reply.cut {
+        let _ = out.flush();
+        if let Some(closer) = closer {
+            let _ = closer.shutdown(std::net::Shutdown::Both);
+        }
         return;
     }
     let _ = out.write_all(b"0\r\n\r\n");
