@@ -48,6 +48,15 @@ fn params() -> MessageParams {
 
 const CLOSE_WITHIN: Duration = Duration::from_millis(100);
 
+/// Asserts that the server saw every connection closed within [`CLOSE_WITHIN`] of `exit`.
+fn assert_closed_within_limit(server: &Server, exit: Instant) {
+    let closed = server
+        .wait_all_closed(Duration::from_secs(2))
+        .expect("the server saw the close");
+    let latency = closed.saturating_duration_since(exit);
+    assert!(latency < CLOSE_WITHIN, "closed {latency:?} after exit");
+}
+
 #[test]
 fn nothing_is_sent_before_enter() {
     let server = Server::start(vec![Reply::sse(
@@ -120,14 +129,7 @@ fn drop_mid_stream_closes_the_connection_at_once() {
     assert_eq!(first.event_type(), "message_start");
     let dropped = Instant::now();
     drop(stream);
-    let closed = server
-        .wait_all_closed(Duration::from_secs(2))
-        .expect("closed");
-    assert!(
-        closed.saturating_duration_since(dropped) < CLOSE_WITHIN,
-        "{:?}",
-        closed - dropped
-    );
+    assert_closed_within_limit(&server, dropped);
 }
 
 #[test]
@@ -148,10 +150,7 @@ fn early_break_question_mark_and_panic_inside_with_close_at_once() {
             Instant::now()
         })
         .unwrap();
-    let closed = server
-        .wait_all_closed(Duration::from_secs(2))
-        .expect("closed");
-    assert!(closed.saturating_duration_since(left) < CLOSE_WITHIN);
+    assert_closed_within_limit(&server, left);
 
     // `?` inside the scope.
     let server = Server::start(vec![
@@ -168,10 +167,7 @@ fn early_break_question_mark_and_panic_inside_with_close_at_once() {
         });
     let left = Instant::now();
     assert!(result.unwrap().is_err());
-    let closed = server
-        .wait_all_closed(Duration::from_secs(2))
-        .expect("closed");
-    assert!(closed.saturating_duration_since(left) < CLOSE_WITHIN);
+    assert_closed_within_limit(&server, left);
 
     // A panic inside the scope.
     let server = Server::start(vec![
@@ -186,10 +182,7 @@ fn early_break_question_mark_and_panic_inside_with_close_at_once() {
     }));
     let left = Instant::now();
     assert!(panicked.is_err());
-    let closed = server
-        .wait_all_closed(Duration::from_secs(2))
-        .expect("closed");
-    assert!(closed.saturating_duration_since(left) < CLOSE_WITHIN);
+    assert_closed_within_limit(&server, left);
 }
 
 #[test]
@@ -424,10 +417,7 @@ fn a_raw_sse_stream_from_any_endpoint() {
     assert!(stream.next().unwrap().is_ok());
     let dropped = Instant::now();
     drop(stream);
-    let closed = server
-        .wait_all_closed(Duration::from_secs(2))
-        .expect("closed");
-    assert!(closed.saturating_duration_since(dropped) < CLOSE_WITHIN);
+    assert_closed_within_limit(&server, dropped);
 
     // A status that is not 2xx is a typed error at enter.
     let server = Server::start(vec![Reply::error(404, "not_found_error", &[])]);
