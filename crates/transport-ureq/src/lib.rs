@@ -40,6 +40,29 @@
 //! deadline. A stalled server therefore never hangs the caller for longer than the configured
 //! deadline.
 //!
+//! # What each failure becomes
+//!
+//! Every failure is an [`Error::Stream`] holding a [`SessionError`]: its `kind`, the
+//! `request_id` of the response it came from, the `partial` message accumulated so far, the
+//! raw input of unfinished tool calls, and the number of attempts. Nothing received is lost.
+//!
+//! | what happened | where | `kind` |
+//! |---|---|---|
+//! | an error status, after the retries the policy allows (408, 409, 429, 5xx, `x-should-retry: true`) | `enter` | `Api` (status, error type, message) |
+//! | a 2xx that is not `text/event-stream` (a proxy's HTML page) | `enter` | `Protocol(WrongContentType)` with the body's start |
+//! | no response head in time (retried) | `enter` | `Timeout(ResponseHead)` |
+//! | the certificate refused | `enter` | `Transport { kind: Tls }`, never retried |
+//! | an `error` event after output (before output it is retried) | the iterator | `Api` with `mid_stream` set |
+//! | the connection reset or closed before the body's end | the iterator | `Transport { kind: Reset }` |
+//! | the body ends cleanly without `message_stop` | the iterator | `Protocol(Truncated)` |
+//! | no byte for the idle deadline; the total deadline | the iterator | `Timeout(Idle)`, `Timeout(Total)` |
+//! | malformed JSON in an event | the iterator | `Protocol(InvalidEvent)` |
+//! | a line or event over the decoder's limits, or invalid UTF-8 in strict mode | the iterator | `Protocol(Sse)` |
+//! | events out of order (a delta for a block never started, ...) | the iterator | `Protocol(Violation)` |
+//!
+//! Invalid UTF-8 is replaced with U+FFFD by default, as browsers do. The tests run each row
+//! against the workspace's local Messages server (`messages-test-server`).
+//!
 //! # Memory
 //!
 //! Bytes are read in chunks of at most 16 KiB, only when the consumer asks for the next event
