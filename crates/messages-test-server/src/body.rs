@@ -19,6 +19,7 @@ pub(crate) struct ResponseBody {
     shared: Arc<Shared>,
     index: usize,
     complete: bool,
+    sent: u64,
 }
 
 #[derive(Debug)]
@@ -34,6 +35,7 @@ impl ResponseBody {
             shared,
             index,
             complete: false,
+            sent: 0,
         }
     }
 
@@ -43,13 +45,15 @@ impl ResponseBody {
             shared,
             index,
             complete: false,
+            sent: 0,
         }
     }
 }
 
 impl Drop for ResponseBody {
     fn drop(&mut self) {
-        self.shared.response_ended(self.index, self.complete);
+        self.shared
+            .response_ended(self.index, self.complete, self.sent);
     }
 }
 
@@ -70,7 +74,10 @@ impl http_body::Body for ResponseBody {
             Inner::Channel(rx) => rx.poll_recv(cx),
         };
         match next {
-            Poll::Ready(Some(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+            Poll::Ready(Some(bytes)) => {
+                this.sent += bytes.len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
+            }
             Poll::Ready(None) => {
                 this.complete = true;
                 Poll::Ready(None)

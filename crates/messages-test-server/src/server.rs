@@ -430,7 +430,7 @@ pub struct RequestRecord {
     pub request_id: String,
     /// The response status, once sent.
     pub status: Option<StatusCode>,
-    /// Body bytes handed to the connection.
+    /// Body bytes handed to the connection (known once the response has ended).
     pub bytes_sent: u64,
     /// When the response ended or was abandoned.
     pub response_ended_at: Option<Instant>,
@@ -491,19 +491,12 @@ impl Shared {
         out
     }
 
-    pub(crate) fn request_sent(&self, index: usize, bytes: u64) {
-        self.update(|s| {
-            if let Some(r) = s.requests.get_mut(index) {
-                r.bytes_sent += bytes;
-            }
-        });
-    }
-
-    pub(crate) fn response_ended(&self, index: usize, complete: bool) {
+    pub(crate) fn response_ended(&self, index: usize, complete: bool, bytes_sent: u64) {
         self.update(|s| {
             if let Some(r) = s.requests.get_mut(index) {
                 r.response_ended_at.get_or_insert_with(Instant::now);
                 r.response_complete |= complete;
+                r.bytes_sent += bytes_sent;
             }
         });
     }
@@ -741,14 +734,7 @@ async fn handle(
             // Capacity 1: the producer is never more than one chunk ahead of the socket.
             let (tx, rx) = mpsc::channel(1);
             let events = crate::stream::events(source, &model);
-            tokio::spawn(produce(
-                events,
-                reply.clone(),
-                tx,
-                Arc::clone(&shared),
-                index,
-                control,
-            ));
+            tokio::spawn(produce(events, reply.clone(), tx, control));
             let mut response = respond(
                 StatusCode::OK,
                 "text/event-stream; charset=utf-8",

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::generate::{GeneratedEvents, ping, splitmix64};
 use crate::reply::{Chunking, Fault, Reply, Source};
-use crate::server::{ConnControl, Shared};
+use crate::server::ConnControl;
 
 /// How a fault takes a connection down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,8 +211,6 @@ pub(crate) async fn produce(
     events: Events,
     reply: Reply,
     tx: mpsc::Sender<Bytes>,
-    shared: Arc<Shared>,
-    index: usize,
     control: Arc<ConnControl>,
 ) {
     let byte_fault = reply
@@ -244,7 +242,6 @@ pub(crate) async fn produce(
     if outcome == Stop::Clean {
         outcome = emitter.flush().await.err().unwrap_or(Stop::Clean);
     }
-    shared.request_sent(index, emitter.sent);
     let tx = emitter.tx;
     match outcome {
         // Dropping `tx` ends the body cleanly (or the client is gone anyway).

@@ -296,7 +296,12 @@ fn a_large_generated_reply_streams_without_being_held() {
         message["content"][0]["text"].as_str().unwrap().len(),
         64 << 20
     );
-    assert_eq!(server.requests()[0].bytes_sent, body.len() as u64);
+    let sent = server.wait_for(Duration::from_secs(2), |o| {
+        o.requests[0]
+            .response_ended_at
+            .map(|_| o.requests[0].bytes_sent)
+    });
+    assert_eq!(sent, Some(body.len() as u64));
 }
 
 #[test]

@@ -27,6 +27,8 @@
 //! * [`request`]: the request parameters and client configuration, described as plain values.
 //! * [`session`]: the deferred-request state machine (send, retry, deadlines, done) that the
 //!   transports drive with `handle_*` inputs and `poll_*` outputs.
+//! * [`Error`]: the one error type of a stream call, shared by the transports, split by
+//!   blame (the caller's parameters, configuration or misuse; the stream's failure).
 //!
 //! # What is out of scope
 //!
@@ -59,8 +61,11 @@ extern crate alloc;
 extern crate std;
 
 pub mod accumulate;
+mod error;
 pub mod messages;
 pub mod partial_json;
 pub mod request;
 pub mod session;
 pub mod sse;
+
+pub use error::Error;

@@ -182,6 +182,43 @@ impl ClientConfig {
         }
     }
 
+    /// A configuration from environment variables, read through `lookup` (so that this crate
+    /// reads nothing itself): `ANTHROPIC_BASE_URL` when set, then `ANTHROPIC_API_KEY`, or else
+    /// `ANTHROPIC_AUTH_TOKEN`, as the official SDKs read them. Empty values count as unset.
+    ///
+    /// ```
+    /// use stream_core::request::{ClientConfig, ConfigError};
+    ///
+    /// let env = |name: &str| (name == "ANTHROPIC_API_KEY").then(|| "sk-ant-test".to_owned());
+    /// let config = ClientConfig::from_lookup(env)?;
+    /// assert_eq!(config.base_url, "https://api.anthropic.com");
+    ///
+    /// let nothing = ClientConfig::from_lookup(|_| None);
+    /// assert_eq!(nothing.unwrap_err(), ConfigError::MissingCredentials);
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::MissingCredentials`] when neither credential is set and the base URL is
+    /// the public API (a local server needs none).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let mut config = Self::new();
+        if let Some(url) = var("ANTHROPIC_BASE_URL") {
+            config = config.base_url(url);
+        }
+        if let Some(key) = var("ANTHROPIC_API_KEY") {
+            Ok(config.api_key(key))
+        } else if let Some(token) = var("ANTHROPIC_AUTH_TOKEN") {
+            Ok(config.auth_token(token))
+        } else if config.base_url == DEFAULT_BASE_URL {
+            Err(ConfigError::MissingCredentials)
+        } else {
+            Ok(config)
+        }
+    }
+
     /// Authenticates with an API key (`x-api-key`).
     #[must_use]
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
@@ -357,6 +394,30 @@ impl fmt::Debug for Request {
             .finish()
     }
 }
+
+/// Why a configuration cannot be used. The caller is to blame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No API key or auth token for the public API (`ANTHROPIC_API_KEY` or
+    /// `ANTHROPIC_AUTH_TOKEN`, or `ANTHROPIC_BASE_URL` for a local server).
+    MissingCredentials,
+    /// A setting is not usable, with the reason.
+    Invalid(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingCredentials => f.write_str(
+                "no credentials: set ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN (or ANTHROPIC_BASE_URL for a local server)",
+            ),
+            Self::Invalid(reason) => write!(f, "invalid configuration: {reason}"),
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
 
 /// Why parameters cannot be sent. The caller is to blame.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -415,13 +415,19 @@ impl core::error::Error for SessionError {}
 pub enum CallerError {
     /// `enter` was called on a session that was already entered (or closed).
     AlreadyEntered,
+    /// The final message was asked for a second time (it is handed over once).
+    FinalMessageTaken,
+    /// The stream was closed before it ended, so there is no final message.
+    Closed,
 }
 
 impl fmt::Display for CallerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::AlreadyEntered => f.write_str("the stream was already entered"),
-        }
+        f.write_str(match self {
+            Self::AlreadyEntered => "the stream was already entered",
+            Self::FinalMessageTaken => "the final message was already taken",
+            Self::Closed => "the stream was closed before it ended",
+        })
     }
 }
 

@@ -75,13 +75,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+pub use stream_core::Error;
 pub use stream_core::messages::{ContentBlock, Delta, Message, StreamEvent};
 pub use stream_core::request::{
-    BlockParam, ClientConfig, MessageParam, MessageParams, ParamsError, Request, RetryPolicy,
-    Timeouts,
+    BlockParam, ClientConfig, ConfigError, MessageParam, MessageParams, ParamsError, Request,
+    RetryPolicy, Timeouts,
 };
 pub use stream_core::session::{
-    ApiError, ApiErrorKind, Deadline, ErrorKind, ProtocolError, SessionError, TransportErrorKind,
+    ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, SessionError,
+    TransportErrorKind,
 };
 use stream_core::session::{AttemptId, Output, Session, SessionState};
 pub use stream_core::sse::Event as SseEvent;
@@ -89,62 +91,6 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 /// The size of one read from the connection.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// Why a stream could not be made or failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Error {
-    /// The request parameters cannot be sent (the caller is to blame).
-    Params(ParamsError),
-    /// The client configuration is incomplete (the caller is to blame).
-    Config(String),
-    /// The stream failed: an API error, a transport failure, a deadline or a protocol error,
-    /// with the request-id and everything received.
-    Stream(Box<SessionError>),
-}
-
-impl Error {
-    /// The session error, when the stream failed.
-    #[must_use]
-    pub fn session_error(&self) -> Option<&SessionError> {
-        match self {
-            Self::Stream(err) => Some(err),
-            _ => None,
-        }
-    }
-
-    /// The message as far as it got, when the failure came mid-stream.
-    #[must_use]
-    pub fn partial_message(&self) -> Option<&Message> {
-        self.session_error()?.partial.as_deref()
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Params(err) => write!(f, "invalid request: {err}"),
-            Self::Config(err) => write!(f, "invalid configuration: {err}"),
-            Self::Stream(err) => err.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Params(err) => Some(err),
-            Self::Config(_) => None,
-            Self::Stream(err) => Some(err),
-        }
-    }
-}
-
-impl From<ParamsError> for Error {
-    fn from(err: ParamsError) -> Self {
-        Self::Params(err)
-    }
-}
 
 /// A blocking client: configuration plus a connection pool. Cheap to clone.
 #[derive(Clone)]
@@ -184,22 +130,10 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when neither credential is set and the base URL is the public API.
+    /// [`Error::Config`] ([`ConfigError::MissingCredentials`]) when neither credential is set
+    /// and the base URL is the public API.
     pub fn from_env() -> Result<Self, Error> {
-        let mut config = ClientConfig::new();
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-        if let Some(url) = var("ANTHROPIC_BASE_URL") {
-            config = config.base_url(url);
-        }
-        if let Some(key) = var("ANTHROPIC_API_KEY") {
-            config = config.api_key(key);
-        } else if let Some(token) = var("ANTHROPIC_AUTH_TOKEN") {
-            config = config.auth_token(token);
-        } else if config.base_url == stream_core::request::DEFAULT_BASE_URL {
-            return Err(Error::Config(
-                "set ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN (or ANTHROPIC_BASE_URL for a local server)".into(),
-            ));
-        }
+        let config = ClientConfig::from_lookup(|name| std::env::var(name).ok())?;
         Ok(Self::new(config))
     }
 
@@ -479,15 +413,15 @@ impl MessageStream {
     /// # Errors
     ///
     /// The error that ended the stream (a truncated stream included), with the partial
-    /// message; [`Error::Config`] if the final message was already taken.
+    /// message; [`Error::Caller`] if the final message was already taken.
     pub fn final_message(&mut self) -> Result<Message, Error> {
         self.until_done()?;
         match self.driver.outcome.as_mut() {
             Some(Ok(message)) => message
                 .take()
-                .ok_or_else(|| Error::Config("the final message was already taken".into())),
+                .ok_or(Error::Caller(CallerError::FinalMessageTaken)),
             Some(Err(err)) => Err(Error::Stream(err.clone())),
-            None => Err(Error::Config("the stream was closed".into())),
+            None => Err(Error::Caller(CallerError::Closed)),
         }
     }
 

@@ -1,0 +1,180 @@
+//! The scenarios every transport of the workspace must pass, written once and run against
+//! each transport through a small [`Runner`] that says how that transport enters a stream,
+//! reads it and leaves it. Every scenario talks to the local Messages server
+//! (`messages-test-server`) over real sockets.
+//!
+//! A transport's test file implements [`Runner`] and expands [`conformance_suite!`], which
+//! makes one `#[test]` per scenario:
+//!
+//! ```ignore
+//! struct Blocking;
+//! impl transport_conformance::Runner for Blocking { /* ... */ }
+//! transport_conformance::conformance_suite!(Blocking);
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod scenarios;
+
+use std::time::Instant;
+
+use stream_core::Error;
+use stream_core::messages::{Message, StreamEvent};
+use stream_core::request::{ClientConfig, MessageParams, Request};
+use stream_core::session::SessionError;
+use stream_core::sse::Event as SseEvent;
+
+/// How a scenario reads a stream and leaves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Exit {
+    /// Read every event to the end (or the first error), then ask for the final message.
+    Drain,
+    /// Consume the stream into its text deltas, then ask for the final message.
+    TextStream,
+    /// Read this many events, then drop the stream.
+    DropAfter(usize),
+    /// Read this many events, then call `close()`.
+    CloseAfter(usize),
+    /// In the scoped form (`with`), read events until this many were read, then break out of
+    /// the loop and return.
+    BreakInWith(usize),
+    /// In the scoped form, read this many events, then return an error with `?`.
+    ErrorInWith(usize),
+    /// In the scoped form, read this many events, then panic.
+    PanicInWith(usize),
+}
+
+/// What happened to one stream.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Run {
+    /// The error of `enter` (the response head), if it failed.
+    pub enter_error: Option<Error>,
+    /// Every event delivered, in order.
+    pub events: Vec<StreamEvent>,
+    /// The text deltas, for [`Exit::TextStream`].
+    pub text: Vec<String>,
+    /// The error that ended the stream after `enter`, if any.
+    pub error: Option<Error>,
+    /// The final message, when the stream ended well and the exit asked for it.
+    pub message: Option<Message>,
+    /// The response's request id.
+    pub request_id: Option<String>,
+    /// The snapshot when the scenario stopped reading.
+    pub snapshot: Option<Message>,
+    /// When the scope was left (the stream dropped, closed, or the `with` call returned).
+    pub exited_at: Option<Instant>,
+    /// Whether the scope was left by a panic (caught by the runner).
+    pub panicked: bool,
+}
+
+impl Run {
+    /// The session error of the failure, at enter or after.
+    ///
+    /// # Panics
+    ///
+    /// When the stream did not fail with a session error.
+    #[must_use]
+    pub fn failure(&self) -> &SessionError {
+        self.enter_error
+            .as_ref()
+            .or(self.error.as_ref())
+            .and_then(Error::session_error)
+            .unwrap_or_else(|| panic!("no stream failure in {self:?}"))
+    }
+
+    /// The final message.
+    ///
+    /// # Panics
+    ///
+    /// When there is none.
+    #[must_use]
+    pub fn message(&self) -> &Message {
+        self.message
+            .as_ref()
+            .unwrap_or_else(|| panic!("no final message in {self:?}"))
+    }
+}
+
+/// What happened to one raw SSE stream.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct SseRun {
+    /// The error of `enter`, if it failed.
+    pub enter_error: Option<Error>,
+    /// The response status.
+    pub status: Option<u16>,
+    /// Every event delivered.
+    pub events: Vec<SseEvent>,
+    /// The error that ended the stream, if any.
+    pub error: Option<Error>,
+    /// When the scope was left.
+    pub exited_at: Option<Instant>,
+}
+
+/// How a transport runs the scenarios. Implementations are small: they translate each
+/// [`Exit`] into the transport's own calls.
+pub trait Runner {
+    /// The transport's client.
+    type Client;
+
+    /// A client with this configuration; with `roots`, trusting exactly those DER
+    /// certificates instead of the webpki roots.
+    fn client(config: ClientConfig, roots: Option<&[u8]>) -> Self::Client;
+
+    /// Describes a stream of `params`, calls `between` (nothing may have been sent yet),
+    /// enters it and reads it as `exit` says.
+    fn run(
+        client: &Self::Client,
+        params: MessageParams,
+        exit: Exit,
+        between: &mut dyn FnMut(),
+    ) -> Run;
+
+    /// The same for a raw SSE stream of `request`.
+    fn run_sse(
+        client: &Self::Client,
+        request: Request,
+        exit: Exit,
+        between: &mut dyn FnMut(),
+    ) -> SseRun;
+}
+
+/// Expands to one `#[test]` per scenario of [`scenarios`], run with the given [`Runner`].
+#[macro_export]
+macro_rules! conformance_suite {
+    ($runner:ty) => {
+        $crate::conformance_suite!(@each $runner;
+            nothing_is_sent_before_enter,
+            every_fixture_gives_the_accumulators_final_message,
+            generated_replies_arrive_whole_at_any_chunking,
+            drop_mid_stream_closes_the_connection_at_once,
+            close_mid_stream_closes_the_connection_at_once,
+            break_inside_with_closes_at_once,
+            question_mark_inside_with_closes_at_once,
+            panic_inside_with_closes_at_once,
+            retries_follow_retry_after_then_stream,
+            retries_stop_at_the_limit_and_obey_x_should_retry,
+            a_final_status_error_surfaces_at_enter_with_its_request_id,
+            a_stalled_stream_ends_at_the_idle_deadline_with_the_partial_message,
+            a_slow_drip_within_the_idle_deadline_is_not_a_stall,
+            a_server_that_never_answers_hits_the_head_deadline,
+            a_truncated_stream_hands_back_the_partial_message,
+            text_stream_then_final_message,
+            tls_with_a_trusted_self_signed_certificate_works_and_an_untrusted_one_is_refused,
+            a_raw_sse_stream_from_any_endpoint,
+            a_wrong_content_type_is_a_typed_error_at_enter,
+            an_error_event_mid_stream_is_final_and_first_is_retried,
+            resets_and_cuts_end_in_typed_errors_with_what_was_received,
+            garbage_huge_lines_and_invalid_utf8,
+        );
+    };
+    (@each $runner:ty; $($name:ident,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::scenarios::$name::<$runner>();
+            }
+        )*
+    };
+}

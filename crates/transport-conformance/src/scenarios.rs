@@ -1,0 +1,625 @@
+//! The scenarios. Each is a function generic over the [`Runner`]; [`conformance_suite!`]
+//! turns them into tests.
+//!
+//! [`conformance_suite!`]: crate::conformance_suite
+
+// Every scenario is a test: it panics, by design, when the transport fails it.
+#![allow(clippy::missing_panics_doc)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use messages_test_server::{Chunking, ClosedBy, Fault, Generate, Reply, Server};
+use stream_core::request::{
+    ClientConfig, MessageParam, MessageParams, Request, RetryPolicy, Timeouts,
+};
+use stream_core::session::{
+    ApiErrorKind, Deadline, ErrorKind, ProtocolError, SessionError, TransportErrorKind,
+};
+
+use crate::{Exit, Run, Runner};
+
+/// The recorded streams, with a blank line added where a file lacks the last one.
+fn fixture(path: &str) -> Vec<u8> {
+    let mut bytes = std::fs::read(fixtures_dir().join(path)).unwrap();
+    if !bytes.ends_with(b"\n\n") {
+        bytes.extend_from_slice(b"\n\n");
+    }
+    bytes
+}
+
+fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/anthropic")
+}
+
+const FALLBACK: &str = "recorded/stream-b-fallback.sse";
+
+/// Short deadlines and backoff, so that the scenarios run fast.
+fn config(server: &Server) -> ClientConfig {
+    let mut retry = RetryPolicy::default();
+    retry.initial_backoff = Duration::from_millis(50);
+    let mut timeouts = Timeouts::default();
+    timeouts.idle = Duration::from_millis(400);
+    timeouts.response_head = Duration::from_secs(5);
+    ClientConfig::new()
+        .api_key("sk-test-key")
+        .base_url(server.base_url())
+        .retry(retry)
+        .timeouts(timeouts)
+}
+
+fn params() -> MessageParams {
+    MessageParams::new("claude-test", 256).message(MessageParam::user("Hello"))
+}
+
+fn stream<R: Runner>(server: &Server, exit: Exit) -> Run {
+    R::run(&R::client(config(server), None), params(), exit, &mut || {})
+}
+
+/// The close latency every exit must meet, as the server observes it.
+pub const CLOSE_WITHIN: Duration = Duration::from_millis(100);
+
+/// Asserts that the server saw every connection closed by the client within
+/// [`CLOSE_WITHIN`] of `exit`; returns the latency.
+fn assert_closed_within_limit(server: &Server, exit: Instant) -> Duration {
+    let closed = server
+        .wait_all_closed(Duration::from_secs(2))
+        .expect("the server saw the close");
+    let latency = closed.saturating_duration_since(exit);
+    eprintln!("close latency: {latency:?}");
+    assert!(latency < CLOSE_WITHIN, "closed {latency:?} after exit");
+    assert!(
+        server
+            .connections()
+            .iter()
+            .all(|c| c.closed_by == Some(ClosedBy::Client))
+    );
+    latency
+}
+
+fn request_id(server: &Server, index: usize) -> Option<String> {
+    Some(server.requests()[index].request_id.clone())
+}
+
+/// Building a stream sends nothing; entering sends one request with the API's headers.
+pub fn nothing_is_sent_before_enter<R: Runner>() {
+    let server = Server::start();
+    server.enqueue(Reply::recorded(fixture("recorded/555fb399.exchange1.sse")));
+    let client = R::client(config(&server), None);
+    let run = R::run(&client, params(), Exit::Drain, &mut || {
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!((server.connection_count(), server.request_count()), (0, 0));
+    });
+    assert_eq!(server.request_count(), 1);
+    let request = &server.requests()[0];
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/v1/messages")
+    );
+    assert_eq!(request.header("x-api-key"), Some("sk-test-key"));
+    assert_eq!(request.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(request.json().unwrap()["stream"], true);
+    assert_eq!(run.request_id, Some(request.request_id.clone()));
+    assert!(
+        run.message()
+            .text()
+            .starts_with("The weather in San Francisco")
+    );
+}
+
+/// Every recorded stream ends in the same final message as the core's accumulator gives.
+pub fn every_fixture_gives_the_accumulators_final_message<R: Runner>() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../stream-core/tests/expected");
+    let server = Server::start();
+    let client = R::client(config(&server), None);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace("__", "/");
+        let source = ["", ".txt", ".sse"]
+            .iter()
+            .map(|ext| format!("{name}{ext}"))
+            .find(|p| fixtures_dir().join(p).is_file())
+            .unwrap();
+        server.enqueue(Reply::recorded(fixture(&source)).chunking(Chunking::Fixed(37)));
+        let run = R::run(&client, params(), Exit::Drain, &mut || {});
+        let expected: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(run.message().to_json(), expected, "{source}");
+    }
+}
+
+/// A generated reply with every kind of block arrives whole however it is chunked.
+pub fn generated_replies_arrive_whole_at_any_chunking<R: Runner>() {
+    let spec = Generate::text(100)
+        .delta_len(7)
+        .thinking(10)
+        .citations(4)
+        .tool_use(8 << 10)
+        .tool_delta_len(8)
+        .seed(3);
+    let server = Server::start();
+    let client = R::client(config(&server), None);
+    for chunking in [
+        Chunking::Events,
+        Chunking::Fixed(3),
+        Chunking::Random { seed: 5, max: 300 },
+    ] {
+        server.enqueue(Reply::generated(spec.clone()).chunking(chunking));
+        let run = R::run(&client, params(), Exit::Drain, &mut || {});
+        assert_eq!(
+            run.message().to_json(),
+            spec.expected_message("claude-test")
+        );
+    }
+}
+
+fn stalling() -> Reply {
+    Reply::generated(Generate::text(50)).fault(Fault::StallAfterEvents(10))
+}
+
+fn exit_closes_at_once<R: Runner>(exit: Exit) {
+    let server = Server::start();
+    server.enqueue(stalling());
+    let run = stream::<R>(&server, exit);
+    assert!(!run.events.is_empty(), "{exit:?}: events before the exit");
+    assert_closed_within_limit(&server, run.exited_at.expect("the scope was left"));
+}
+
+/// Dropping the stream mid-body closes the connection at once.
+pub fn drop_mid_stream_closes_the_connection_at_once<R: Runner>() {
+    exit_closes_at_once::<R>(Exit::DropAfter(1));
+}
+
+/// `close()` mid-body closes the connection at once.
+pub fn close_mid_stream_closes_the_connection_at_once<R: Runner>() {
+    exit_closes_at_once::<R>(Exit::CloseAfter(2));
+}
+
+/// Breaking out of a loop inside `with` and returning closes at once.
+pub fn break_inside_with_closes_at_once<R: Runner>() {
+    exit_closes_at_once::<R>(Exit::BreakInWith(4));
+}
+
+/// `?` inside `with` closes at once.
+pub fn question_mark_inside_with_closes_at_once<R: Runner>() {
+    exit_closes_at_once::<R>(Exit::ErrorInWith(1));
+}
+
+/// A panic inside `with` closes at once.
+pub fn panic_inside_with_closes_at_once<R: Runner>() {
+    let server = Server::start();
+    server.enqueue(stalling());
+    let run = stream::<R>(&server, Exit::PanicInWith(1));
+    assert!(run.panicked);
+    assert_closed_within_limit(&server, run.exited_at.expect("the scope was left"));
+}
+
+/// `retry-after` (seconds, fractional) and `retry-after-ms` set the waits; the third attempt
+/// streams and says it is the second retry.
+pub fn retries_follow_retry_after_then_stream<R: Runner>() {
+    let server = Server::start();
+    server
+        .enqueue(Reply::error(529).header("retry-after", "0.2"))
+        .enqueue(Reply::error(429).retry_after_ms(150))
+        .enqueue(Reply::recorded(fixture("python-sdk/basic_response.txt")));
+    let started = Instant::now();
+    let run = stream::<R>(&server, Exit::Drain);
+    assert_eq!(run.message().text(), "Hello there!");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    let gap1 = requests[1].received_at - requests[0].received_at;
+    let gap2 = requests[2].received_at - requests[1].received_at;
+    assert!(
+        gap1 >= Duration::from_millis(200) && gap1 < Duration::from_millis(600),
+        "{gap1:?}"
+    );
+    assert!(
+        gap2 >= Duration::from_millis(150) && gap2 < Duration::from_millis(550),
+        "{gap2:?}"
+    );
+    assert_eq!(requests[2].header("x-stainless-retry-count"), Some("2"));
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// Retries stop at the policy's limit; `x-should-retry` overrides the status.
+pub fn retries_stop_at_the_limit_and_obey_x_should_retry<R: Runner>() {
+    let server = Server::start();
+    server.set_default_reply(Reply::error(529));
+    let run = stream::<R>(&server, Exit::Drain);
+    let failure = run.failure();
+    assert!(
+        matches!(&failure.kind, ErrorKind::Api(api) if api.kind == ApiErrorKind::Overloaded && api.status == 529)
+    );
+    assert_eq!((failure.attempts, server.request_count()), (3, 3));
+    assert_eq!(failure.request_id, request_id(&server, 2));
+
+    let server = Server::start();
+    server.enqueue(Reply::error(529).should_retry(false));
+    assert!(stream::<R>(&server, Exit::Drain).enter_error.is_some());
+    assert_eq!(server.request_count(), 1);
+
+    let server = Server::start();
+    server.enqueue(Reply::error(400).should_retry(true));
+    assert_eq!(
+        stream::<R>(&server, Exit::Drain).message().text().len(),
+        12 * 16
+    );
+    assert_eq!(server.request_count(), 2);
+}
+
+/// A final error status is the typed error of `enter`, with its request id, not retried.
+pub fn a_final_status_error_surfaces_at_enter_with_its_request_id<R: Runner>() {
+    let server = Server::start();
+    server.enqueue(Reply::error_with(
+        400,
+        "invalid_request_error",
+        "scripted 400",
+    ));
+    let run = stream::<R>(&server, Exit::Drain);
+    let error = run.enter_error.as_ref().expect("an error at enter");
+    let failure = run.failure();
+    let ErrorKind::Api(api) = &failure.kind else {
+        panic!("{error}")
+    };
+    assert_eq!(
+        (api.status, &api.kind),
+        (400, &ApiErrorKind::InvalidRequest)
+    );
+    assert_eq!(api.message, "scripted 400");
+    assert_eq!(failure.request_id, request_id(&server, 0));
+    assert_eq!(server.request_count(), 1, "400 is not retried");
+    assert!(!error.to_string().contains("sk-test-key"));
+    assert!(!format!("{error:?}").contains("sk-test-key"));
+
+    let server = Server::builder().api_key("sk-other").start();
+    let run = stream::<R>(&server, Exit::Drain);
+    assert!(
+        matches!(&run.failure().kind, ErrorKind::Api(api) if api.kind == ApiErrorKind::Authentication)
+    );
+}
+
+/// A stall mid-body ends at the idle deadline with the events and the partial message.
+pub fn a_stalled_stream_ends_at_the_idle_deadline_with_the_partial_message<R: Runner>() {
+    let server = Server::start();
+    server.enqueue(Reply::generated(Generate::text(20)).fault(Fault::StallAfterEvents(8)));
+    let started = Instant::now();
+    let run = stream::<R>(&server, Exit::Drain);
+    let waited = started.elapsed();
+    assert_eq!(run.events.len(), 8);
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    let failure = run.failure();
+    assert!(
+        matches!(failure.kind, ErrorKind::Timeout(Deadline::Idle)),
+        "{failure}"
+    );
+    assert_eq!(failure.partial.as_ref().unwrap().text().len(), 5 * 16);
+    assert_eq!(failure.request_id, request_id(&server, 0));
+    assert!(server.wait_all_closed(Duration::from_secs(2)).is_some());
+}
+
+/// Slow but steady bytes are not a stall.
+pub fn a_slow_drip_within_the_idle_deadline_is_not_a_stall<R: Runner>() {
+    let server = Server::start();
+    server.enqueue(Reply::generated(Generate::text(3)).drip(64, Duration::from_millis(30)));
+    assert_eq!(
+        stream::<R>(&server, Exit::Drain).message().text().len(),
+        3 * 16
+    );
+}
+
+/// A server that reads the request and never answers hits the head deadline (each attempt).
+pub fn a_server_that_never_answers_hits_the_head_deadline<R: Runner>() {
+    let server = Server::start();
+    server.set_default_reply(Reply::silence());
+    let mut config = config(&server);
+    config.timeouts.response_head = Duration::from_millis(300);
+    let started = Instant::now();
+    let run = R::run(&R::client(config, None), params(), Exit::Drain, &mut || {});
+    let elapsed = started.elapsed();
+    let failure = run.failure();
+    assert!(
+        matches!(failure.kind, ErrorKind::Timeout(Deadline::ResponseHead)),
+        "{failure}"
+    );
+    assert_eq!(server.request_count(), failure.attempts as usize);
+    assert!(
+        elapsed < Duration::from_millis(300 * u64::from(failure.attempts) + 1500),
+        "{elapsed:?}"
+    );
+    assert!(server.wait_all_closed(Duration::from_secs(2)).is_some());
+}
+
+/// A clean end without `message_stop` is `Truncated`, with the partial message.
+pub fn a_truncated_stream_hands_back_the_partial_message<R: Runner>() {
+    let server = Server::start();
+    server.enqueue(Reply::recorded(fixture(FALLBACK)).fault(Fault::EndBeforeMessageStop));
+    let run = stream::<R>(&server, Exit::Drain);
+    let failure = run.failure();
+    assert!(
+        matches!(
+            failure.kind,
+            ErrorKind::Protocol(ProtocolError::Truncated { .. })
+        ),
+        "{failure}"
+    );
+    assert!(
+        failure
+            .partial
+            .as_ref()
+            .unwrap()
+            .text()
+            .contains("Solar eclipses")
+    );
+    assert_eq!(failure.request_id, request_id(&server, 0));
+}
+
+/// The text stream yields the text deltas; the final message's text is their join.
+pub fn text_stream_then_final_message<R: Runner>() {
+    let server = Server::start();
+    server.enqueue(Reply::recorded(fixture(FALLBACK)).chunking(Chunking::Fixed(50)));
+    let run = stream::<R>(&server, Exit::TextStream);
+    assert!(run.text.len() > 3);
+    assert_eq!(run.text.concat(), run.message().text());
+}
+
+/// TLS with the server's self-signed certificate works when trusted and is refused (not
+/// retried, nothing sent) otherwise.
+pub fn tls_with_a_trusted_self_signed_certificate_works_and_an_untrusted_one_is_refused<
+    R: Runner,
+>() {
+    let server = Server::builder().tls().start();
+    server.enqueue(Reply::recorded(fixture("python-sdk/basic_response.txt")));
+    let client = R::client(config(&server), server.certificate_der());
+    let run = R::run(&client, params(), Exit::Drain, &mut || {});
+    assert_eq!(run.message().text(), "Hello there!");
+
+    let server = Server::builder().tls().start();
+    let run = stream::<R>(&server, Exit::Drain);
+    let failure = run.failure();
+    assert!(
+        matches!(
+            failure.kind,
+            ErrorKind::Transport {
+                kind: TransportErrorKind::Tls,
+                ..
+            }
+        ),
+        "{failure}"
+    );
+    assert_eq!(failure.attempts, 1);
+    assert_eq!(
+        server.request_count(),
+        0,
+        "no request crossed an untrusted connection"
+    );
+    assert!(
+        server
+            .wait_for(Duration::from_secs(2), |o| o.connections[0]
+                .tls_error
+                .clone())
+            .is_some()
+    );
+}
+
+/// A raw SSE stream from any endpoint: sent as given, decoded exactly, the same exit
+/// semantics, and a typed error for a status that is not 2xx.
+pub fn a_raw_sse_stream_from_any_endpoint<R: Runner>() {
+    let body = b"retry: 1000\nid: 1\nevent: tick\ndata: {\"n\": 1}\n\n: keep-alive\n\ndata: two\ndata: lines\n\n";
+    let raw = || {
+        Reply::recorded(&body[..])
+            .skip_validation()
+            .chunking(Chunking::Fixed(5))
+    };
+    let server = Server::start();
+    server.enqueue(raw());
+    let client = R::client(config(&server), None);
+    let request = Request::new("GET", format!("{}/events?topic=x", server.base_url()))
+        .with_header("accept", "text/event-stream");
+    let run = R::run_sse(&client, request, Exit::Drain, &mut || {
+        assert_eq!(server.connection_count(), 0, "nothing before enter");
+    });
+    assert_eq!(run.status, Some(200));
+    assert!(run.error.is_none(), "{:?}", run.error);
+    let events: Vec<(&str, &str, &str)> = run
+        .events
+        .iter()
+        .map(|e| (e.event_type(), e.data(), e.id()))
+        .collect();
+    assert_eq!(
+        events,
+        [("tick", "{\"n\": 1}", "1"), ("message", "two\nlines", "1")]
+    );
+    let request = &server.requests()[0];
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("GET", "/events?topic=x")
+    );
+    assert_eq!(
+        request.header("x-api-key"),
+        None,
+        "raw requests are sent as given"
+    );
+
+    let server = Server::start();
+    server.enqueue(raw().fault(Fault::StallAfterEvents(2)));
+    let client = R::client(config(&server), None);
+    let request = Request::new("GET", format!("{}/events", server.base_url()));
+    let run = R::run_sse(&client, request, Exit::DropAfter(1), &mut || {});
+    assert_eq!(run.events.len(), 1);
+    assert_closed_within_limit(&server, run.exited_at.unwrap());
+
+    let server = Server::start();
+    let client = R::client(config(&server), None);
+    let request = Request::new("GET", format!("{}/missing", server.base_url()));
+    let run = R::run_sse(&client, request, Exit::Drain, &mut || {});
+    let error = run.enter_error.expect("an error at enter");
+    assert!(
+        matches!(&error.session_error().unwrap().kind, ErrorKind::Api(api) if api.status == 404)
+    );
+}
+
+/// A 200 that is not an event stream is a typed error at enter, with the body's start.
+pub fn a_wrong_content_type_is_a_typed_error_at_enter<R: Runner>() {
+    let server = Server::start();
+    server.enqueue(Reply::html());
+    let run = stream::<R>(&server, Exit::Drain);
+    assert!(run.enter_error.is_some());
+    let failure = run.failure();
+    assert!(
+        matches!(&failure.kind, ErrorKind::Protocol(ProtocolError::WrongContentType { content_type, body_prefix }) if content_type.starts_with("text/html") && body_prefix.contains("Welcome to the proxy")),
+        "{failure}"
+    );
+    assert_eq!(failure.request_id, request_id(&server, 0));
+}
+
+/// An `error` event after output is final, with everything before it; before output it is
+/// retried.
+pub fn an_error_event_mid_stream_is_final_and_first_is_retried<R: Runner>() {
+    let server = Server::start();
+    server.enqueue(Reply::generated(Generate::text(10)).fault(Fault::ErrorEventAt(5)));
+    let run = stream::<R>(&server, Exit::Drain);
+    assert_eq!(run.events.len(), 5);
+    let failure = run.failure();
+    assert!(
+        matches!(&failure.kind, ErrorKind::Api(api) if api.kind == ApiErrorKind::Overloaded && api.mid_stream),
+        "{failure}"
+    );
+    assert_eq!(failure.partial.as_ref().unwrap().text().len(), 2 * 16);
+    assert_eq!(failure.request_id, request_id(&server, 0));
+    assert_eq!(server.request_count(), 1, "not retried after output");
+
+    let server = Server::start();
+    server
+        .enqueue(Reply::generated(Generate::text(3)).fault(Fault::ErrorEventAt(0)))
+        .enqueue(Reply::generated(Generate::text(3)));
+    assert_eq!(
+        stream::<R>(&server, Exit::Drain).message().text().len(),
+        3 * 16
+    );
+    assert_eq!(server.request_count(), 2);
+}
+
+fn assert_reset(name: &str, failure: &SessionError) {
+    assert!(
+        matches!(
+            failure.kind,
+            ErrorKind::Transport {
+                kind: TransportErrorKind::Reset,
+                ..
+            }
+        ),
+        "{name}: {failure}"
+    );
+}
+
+/// A reset (RST) or a cut (FIN without the body's end) anywhere: the events before it, then
+/// `Transport { kind: Reset }` with the partial message and the request id; not retried.
+pub fn resets_and_cuts_end_in_typed_errors_with_what_was_received<R: Runner>() {
+    let wire = String::from_utf8(fixture(FALLBACK)).unwrap();
+    let crlf = wire.replace('\n', "\r\n");
+    let between_cr_and_lf = crlf.match_indices("\r\n").nth(20).unwrap().0 as u64 + 1;
+    let half = wire.len() as u64 / 2;
+    let cases = [
+        (
+            "reset after bytes",
+            Reply::recorded(wire.clone()).fault(Fault::ResetAfterBytes(half)),
+        ),
+        (
+            "reset after events",
+            Reply::recorded(wire.clone()).fault(Fault::ResetAfterEvents(6)),
+        ),
+        (
+            "reset between CR and LF",
+            Reply::recorded(crlf).fault(Fault::ResetAfterBytes(between_cr_and_lf)),
+        ),
+        (
+            "cut after bytes",
+            Reply::recorded(wire.clone()).fault(Fault::CutAfterBytes(half)),
+        ),
+        (
+            "cut after events",
+            Reply::recorded(wire).fault(Fault::CutAfterEvents(6)),
+        ),
+    ];
+    for (name, reply) in cases {
+        let server = Server::start();
+        server.enqueue(reply);
+        let run = stream::<R>(&server, Exit::Drain);
+        assert!(run.events.len() >= 3, "{name}: {} events", run.events.len());
+        if name.ends_with("events") {
+            assert_eq!(run.events.len(), 6, "{name}: every event before the fault");
+        }
+        let failure = run.failure();
+        assert_reset(name, failure);
+        assert!(failure.partial.is_some(), "{name}");
+        assert_eq!(failure.request_id, request_id(&server, 0), "{name}");
+        assert_eq!(
+            server.request_count(),
+            1,
+            "{name}: not retried after output"
+        );
+    }
+}
+
+/// Garbage JSON is `InvalidEvent`; a line past the decoder's limit is `Sse` at once (the
+/// client stops reading); invalid UTF-8 is replaced.
+pub fn garbage_huge_lines_and_invalid_utf8<R: Runner>() {
+    let server = Server::start();
+    server.enqueue(Reply::generated(Generate::text(5)).fault(Fault::InjectAt(
+        4,
+        Bytes::from_static(b"event: content_block_delta\ndata: {not json\n\n"),
+    )));
+    let run = stream::<R>(&server, Exit::Drain);
+    assert_eq!(run.events.len(), 4);
+    let failure = run.failure();
+    assert!(
+        matches!(
+            failure.kind,
+            ErrorKind::Protocol(ProtocolError::InvalidEvent(_))
+        ),
+        "{failure}"
+    );
+    assert_eq!(failure.partial.as_ref().unwrap().text().len(), 16);
+
+    let server = Server::start();
+    server.enqueue(Reply::generated(Generate::text(5)).fault(Fault::HugeLineAt(4, 64 << 20)));
+    let mut config = config(&server);
+    config.decoder = config.decoder.clone().max_line_len(4096);
+    let run = R::run(&R::client(config, None), params(), Exit::Drain, &mut || {});
+    assert_eq!(run.events.len(), 4);
+    let failure = run.failure();
+    assert!(
+        matches!(failure.kind, ErrorKind::Protocol(ProtocolError::Sse(_))),
+        "{failure}"
+    );
+    assert!(failure.partial.is_some());
+    let sent = server
+        .wait_for(Duration::from_secs(2), |o| {
+            o.requests[0]
+                .response_ended_at
+                .map(|_| o.requests[0].bytes_sent)
+        })
+        .expect("the response ended");
+    assert!(
+        sent < 16 << 20,
+        "the client stopped reading after {sent} bytes"
+    );
+
+    let server = Server::start();
+    server.enqueue(Reply::generated(Generate::text(2)).fault(Fault::InvalidUtf8At(4, 0)));
+    let run = stream::<R>(&server, Exit::Drain);
+    assert!(
+        run.message()
+            .text()
+            .contains("bad \u{FFFD} \u{FFFD}( \u{FFFD} end")
+    );
+}
