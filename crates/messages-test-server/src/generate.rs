@@ -111,9 +111,10 @@ impl Generate {
     /// The text block's full text: every text delta joined.
     #[must_use]
     pub fn expected_text(&self) -> String {
+        let mut words = self.prose(1);
         let mut text = String::new();
-        for i in 0..self.text_deltas {
-            text.push_str(&self.words(1, i));
+        for _ in 0..self.text_deltas {
+            text.push_str(&words.take(self.delta_len));
         }
         text
     }
@@ -139,9 +140,10 @@ impl Generate {
     pub fn expected_message(&self, model: &str) -> Value {
         let mut content = Vec::new();
         if self.thinking_deltas > 0 {
+            let mut words = self.prose(0);
             let mut thinking = String::new();
-            for i in 0..self.thinking_deltas {
-                thinking.push_str(&self.words(0, i));
+            for _ in 0..self.thinking_deltas {
+                thinking.push_str(&words.take(self.delta_len));
             }
             content.push(json!({
                 "type": "thinking",
@@ -184,6 +186,8 @@ impl Generate {
             tool_input: ToolInput::new(self.tool_input_len),
             pending_tool: String::new(),
             pending_at: 0,
+            thinking: self.prose(0),
+            text: self.prose(1),
         }
     }
 
@@ -240,17 +244,59 @@ impl Generate {
         })
     }
 
-    /// `delta_len` bytes of words for delta `i` of block `block` (deterministic).
-    fn words(&self, block: u64, i: u64) -> String {
-        let mut state = self.seed ^ block.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i;
-        let mut out = String::with_capacity(self.delta_len + 8);
-        while out.len() < self.delta_len {
-            state = splitmix64(state);
-            let word = WORDS[usize::try_from(state % WORDS.len() as u64).unwrap_or(0)];
-            out.push_str(word);
-            out.push(' ');
+    /// The deterministic prose of block kind `block` (0 thinking, 1 text).
+    fn prose(&self, block: u64) -> Prose {
+        Prose {
+            state: self.seed ^ block.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            pending: String::new(),
+            at: 0,
+            sentence_left: 0,
         }
-        out.truncate(self.delta_len);
+    }
+}
+
+/// An endless, deterministic run of sentences made of common words, cut into deltas of any
+/// length: consecutive deltas join into the same text whatever the length.
+#[derive(Debug)]
+struct Prose {
+    state: u64,
+    pending: String,
+    at: usize,
+    sentence_left: u64,
+}
+
+impl Prose {
+    fn next_word(&mut self) {
+        self.state = splitmix64(self.state);
+        let word = WORDS[usize::try_from(self.state % WORDS.len() as u64).unwrap_or(0)];
+        self.pending.clear();
+        self.at = 0;
+        if self.sentence_left == 0 {
+            self.sentence_left = 5 + (self.state >> 32) % 8;
+            let mut chars = word.chars();
+            if let Some(first) = chars.next() {
+                self.pending.push(first.to_ascii_uppercase());
+                self.pending.push_str(chars.as_str());
+            }
+        } else {
+            self.pending.push_str(word);
+        }
+        self.sentence_left -= 1;
+        self.pending
+            .push_str(if self.sentence_left == 0 { ". " } else { " " });
+    }
+
+    /// The next `len` bytes (ASCII, so any cut is a char boundary).
+    fn take(&mut self, len: usize) -> String {
+        let mut out = String::with_capacity(len);
+        while out.len() < len {
+            if self.at == self.pending.len() {
+                self.next_word();
+            }
+            let n = (len - out.len()).min(self.pending.len() - self.at);
+            out.push_str(&self.pending[self.at..self.at + n]);
+            self.at += n;
+        }
         out
     }
 }
@@ -336,6 +382,8 @@ pub(crate) struct GeneratedEvents {
     tool_input: ToolInput,
     pending_tool: String,
     pending_at: usize,
+    thinking: Prose,
+    text: Prose,
 }
 
 fn sse(event: &str, data: &Value) -> Bytes {
@@ -380,7 +428,7 @@ impl Iterator for GeneratedEvents {
                     Phase::Thinking(i + 1),
                     Some(delta(
                         0,
-                        &json!({"type": "thinking_delta", "thinking": spec.words(0, i)}),
+                        &json!({"type": "thinking_delta", "thinking": self.thinking.take(spec.delta_len)}),
                     )),
                 ),
                 Phase::Thinking(_) => (Phase::Signature, None),
@@ -424,7 +472,8 @@ impl Iterator for GeneratedEvents {
                             Some(delta(text_index, &data)),
                         )
                     } else if texts < spec.text_deltas {
-                        let data = json!({"type": "text_delta", "text": spec.words(1, texts)});
+                        let data =
+                            json!({"type": "text_delta", "text": self.text.take(spec.delta_len)});
                         (
                             Phase::Text {
                                 texts: texts + 1,

@@ -62,7 +62,7 @@ mod tls;
 mod validate;
 
 pub use generate::Generate;
-pub use reply::{Chunking, Fault, Reply};
+pub use reply::{Chunking, Fault, FaultSpecError, Reply};
 pub use server::{
     ClosedBy, ConnectionRecord, HttpVersions, Observed, RequestRecord, Server, ServerBuilder,
 };

@@ -261,3 +261,68 @@ impl Reply {
         self
     }
 }
+
+/// Why a fault spec did not parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultSpecError(String);
+
+impl std::fmt::Display for FaultSpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FaultSpecError {}
+
+impl std::str::FromStr for Fault {
+    type Err = FaultSpecError;
+
+    /// A fault from its spec, as the CLI's `serve --fault` takes it: `reset-after-bytes=N`,
+    /// `reset-after-events=N`, `cut-after-bytes=N`, `cut-after-events=N`,
+    /// `stall-after-bytes=N`, `stall-after-events=N`, `end-after-events=N`,
+    /// `end-before-stop`, `error-event-at=N`, `garbage-at=N`, `huge-line-at=N:LEN`,
+    /// `invalid-utf8-at=N[:INDEX]`.
+    ///
+    /// ```
+    /// use messages_test_server::Fault;
+    ///
+    /// assert_eq!("reset-after-events=5".parse(), Ok(Fault::ResetAfterEvents(5)));
+    /// assert_eq!("huge-line-at=3:1048576".parse(), Ok(Fault::HugeLineAt(3, 1 << 20)));
+    /// assert!("teleport=1".parse::<Fault>().is_err());
+    /// ```
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let (name, value) = spec.split_once('=').unwrap_or((spec, ""));
+        let bad = || FaultSpecError(format!("`{spec}` is not a fault spec"));
+        let number = |text: &str| text.trim().parse::<u64>().map_err(|_| bad());
+        let pair = |text: &str| -> Result<(u64, Option<u64>), FaultSpecError> {
+            match text.split_once(':') {
+                Some((a, b)) => Ok((number(a)?, Some(number(b)?))),
+                None => Ok((number(text)?, None)),
+            }
+        };
+        Ok(match name.trim() {
+            "reset-after-bytes" => Self::ResetAfterBytes(number(value)?),
+            "reset-after-events" => Self::ResetAfterEvents(number(value)?),
+            "cut-after-bytes" => Self::CutAfterBytes(number(value)?),
+            "cut-after-events" => Self::CutAfterEvents(number(value)?),
+            "stall-after-bytes" => Self::StallAfterBytes(number(value)?),
+            "stall-after-events" => Self::StallAfterEvents(number(value)?),
+            "end-after-events" => Self::EndAfterEvents(number(value)?),
+            "end-before-stop" => Self::EndBeforeMessageStop,
+            "error-event-at" => Self::ErrorEventAt(number(value)?),
+            "garbage-at" => Self::InjectAt(
+                number(value)?,
+                Bytes::from_static(b"\x00\x1b[31mgarbage{\xfe\n\n"),
+            ),
+            "huge-line-at" => match pair(value)? {
+                (at, Some(len)) => Self::HugeLineAt(at, len),
+                (_, None) => return Err(bad()),
+            },
+            "invalid-utf8-at" => {
+                let (at, index) = pair(value)?;
+                Self::InvalidUtf8At(at, index.unwrap_or(0))
+            }
+            _ => return Err(bad()),
+        })
+    }
+}

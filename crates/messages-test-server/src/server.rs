@@ -59,9 +59,24 @@ pub struct ServerBuilder {
     api_key: Option<String>,
     default_reply: Reply,
     max_request_body: usize,
+    port: u16,
+    require_auth: bool,
 }
 
 impl ServerBuilder {
+    /// Listens on this port of `127.0.0.1` (by default a free one the system picks).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Whether a request must present a credential (`x-api-key` or `Authorization: Bearer`);
+    /// true by default, as the API. Turn it off to try clients that send none.
+    pub fn require_auth(mut self, required: bool) -> Self {
+        self.require_auth = required;
+        self
+    }
+
     /// Serves TLS with a self-signed certificate for `localhost` and `127.0.0.1`, generated
     /// at start; trust [`Server::certificate_der`] in the client.
     pub fn tls(mut self) -> Self {
@@ -95,15 +110,16 @@ impl ServerBuilder {
         self
     }
 
-    /// Starts the server on `127.0.0.1` at a free port, on its own runtime in a background
-    /// thread: usable from blocking and async code alike.
+    /// Starts the server on `127.0.0.1` (at a free port unless [`port`](Self::port) chose
+    /// one), on its own runtime in a background thread: usable from blocking and async code
+    /// alike.
     ///
     /// # Errors
     ///
-    /// When no port can be bound, the runtime cannot start, or the certificate cannot be
+    /// When the port cannot be bound, the runtime cannot start, or the certificate cannot be
     /// made.
     pub fn try_start(self) -> std::io::Result<Server> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", self.port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (certificate, acceptor) = if self.tls {
@@ -127,6 +143,7 @@ impl ServerBuilder {
             changed: Condvar::new(),
             notify: Notify::new(),
             api_key: self.api_key,
+            require_auth: self.require_auth,
             max_request_body: self.max_request_body,
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -198,6 +215,8 @@ impl Server {
             api_key: None,
             default_reply: Reply::generated(Generate::default()),
             max_request_body: 64 << 20,
+            port: 0,
+            require_auth: true,
         }
     }
 
@@ -475,6 +494,7 @@ pub(crate) struct Shared {
     changed: Condvar,
     notify: Notify,
     api_key: Option<String>,
+    require_auth: bool,
     max_request_body: usize,
 }
 
@@ -712,7 +732,12 @@ async fn handle(
         );
     };
     let model = if reply.validate {
-        match validate::check(&parts, &body, shared.api_key.as_deref()) {
+        match validate::check(
+            &parts,
+            &body,
+            shared.require_auth,
+            shared.api_key.as_deref(),
+        ) {
             Ok(model) => model,
             Err(e) => return error(e.status, e.kind, &e.message),
         }

@@ -58,7 +58,12 @@ pub(crate) fn error_body(kind: &str, message: &str, request_id: &str) -> Bytes {
 }
 
 /// Checks a request as the API does; returns the model it asks for.
-pub(crate) fn check(parts: &Parts, body: &[u8], api_key: Option<&str>) -> Result<String, ApiError> {
+pub(crate) fn check(
+    parts: &Parts,
+    body: &[u8],
+    require_auth: bool,
+    api_key: Option<&str>,
+) -> Result<String, ApiError> {
     if parts.uri.path() != "/v1/messages" {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -76,6 +81,7 @@ pub(crate) fn check(parts: &Parts, body: &[u8], api_key: Option<&str>) -> Result
     let presented = header("x-api-key")
         .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::trim)));
     match (presented, api_key) {
+        (None | Some(""), _) if !require_auth => {}
         (None | Some(""), _) => {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -16,54 +16,19 @@ use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
-use stream_core::accumulate::Accumulator;
-use stream_core::messages::StreamEvent;
-use stream_core::sse::Decoder;
+use stream_core::accumulate::accumulate_sse;
 
 fn main() -> ExitCode {
     let mut input = Vec::new();
     if let Err(err) = io::stdin().lock().read_to_end(&mut input) {
         eprintln!("accumulate: cannot read standard input: {err}");
-        return fail("io", &err.to_string(), None);
+        let output = json!({"error": {"kind": "io", "message": err.to_string()}, "partial": null});
+        return print_line(&output, ExitCode::FAILURE);
     }
-    let mut decoder = Decoder::new();
-    decoder.feed(input);
-    decoder.finish();
-    let mut accumulator = Accumulator::new();
-    loop {
-        let event = match decoder.next_event() {
-            Ok(Some(event)) => event,
-            Ok(None) => break,
-            Err(err) => return fail("sse", &err.to_string(), accumulator.snapshot()),
-        };
-        let event = match StreamEvent::parse(event.event_type(), event.data()) {
-            Ok(event) => event,
-            Err(err) => return fail("invalid_json", &err.to_string(), accumulator.snapshot()),
-        };
-        if let Err(err) = accumulator.apply(&event) {
-            let message = match &err {
-                stream_core::accumulate::AccumulateError::Api(body) => body.error.message.clone(),
-                other => other.to_string(),
-            };
-            return fail(err.kind(), &message, accumulator.snapshot());
-        }
-    }
-    match accumulator.finish() {
+    match accumulate_sse(input) {
         Ok(message) => print_line(&message.to_json(), ExitCode::SUCCESS),
-        Err(incomplete) => fail(
-            incomplete.error.kind(),
-            &incomplete.error.to_string(),
-            incomplete.partial.as_deref(),
-        ),
+        Err(failure) => print_line(&failure.to_json(), ExitCode::FAILURE),
     }
-}
-
-fn fail(kind: &str, message: &str, partial: Option<&stream_core::messages::Message>) -> ExitCode {
-    let output = json!({
-        "error": {"kind": kind, "message": message},
-        "partial": partial.map_or(Value::Null, stream_core::messages::Message::to_json),
-    });
-    print_line(&output, ExitCode::FAILURE)
 }
 
 fn print_line(value: &Value, code: ExitCode) -> ExitCode {

@@ -65,13 +65,6 @@ fn drain(decoder: &mut Decoder, out: &mut impl Write) -> io::Result<()> {
 }
 
 fn write_event(event: &Event, out: &mut impl Write) -> io::Result<()> {
-    let mut object = serde_json::Map::new();
-    object.insert("event".into(), event.event_type().into());
-    object.insert("data".into(), event.data().into());
-    object.insert("id".into(), event.id().into());
-    if let Some(retry) = event.retry() {
-        object.insert("retry".into(), retry.into());
-    }
-    serde_json::to_writer(&mut *out, &object)?;
+    serde_json::to_writer(&mut *out, &event.to_json())?;
     out.write_all(b"\n")
 }

@@ -342,6 +342,92 @@ impl StreamEvent {
             Self::Unknown { event, .. } => event,
         }
     }
+
+    /// The event's data as JSON, as the API sends it (with its `"type"`). Parsing it back with
+    /// [`StreamEvent::parse`] gives the same event, so a stream can be relayed as JSON lines
+    /// (NDJSON) to a browser or another process and read back.
+    ///
+    /// ```
+    /// use stream_core::messages::StreamEvent;
+    ///
+    /// let data = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#;
+    /// let event = StreamEvent::parse("content_block_delta", data)?;
+    /// let json = event.to_json();
+    /// assert_eq!(json["delta"]["text"], "Hi");
+    /// assert_eq!(StreamEvent::parse("message", &json.to_string())?, event);
+    /// # Ok::<(), stream_core::messages::EventError>(())
+    /// ```
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        let mut object = JsonObject::new();
+        object.insert("type".into(), self.event_type().into());
+        match self {
+            Self::MessageStart(message) => {
+                object.insert("message".into(), message.to_json());
+            }
+            Self::ContentBlockStart { index, block } => {
+                object.insert("index".into(), (*index).into());
+                object.insert(
+                    "content_block".into(),
+                    Value::Object(block.as_json().clone()),
+                );
+            }
+            Self::ContentBlockDelta { index, delta } => {
+                object.insert("index".into(), (*index).into());
+                object.insert("delta".into(), delta.to_json());
+            }
+            Self::ContentBlockStop { index } => {
+                object.insert("index".into(), (*index).into());
+            }
+            Self::MessageDelta(delta) => {
+                if let Ok(Value::Object(fields)) = serde_json::to_value(delta) {
+                    for (key, value) in fields {
+                        object.entry(key).or_insert(value);
+                    }
+                }
+            }
+            Self::MessageStop | Self::Ping => {}
+            Self::Error(body) => {
+                if let Ok(Value::Object(fields)) = serde_json::to_value(body) {
+                    for (key, value) in fields {
+                        object.entry(key).or_insert(value);
+                    }
+                }
+            }
+            Self::Unknown { data, .. } => match data {
+                Value::Object(fields) => {
+                    for (key, value) in fields {
+                        object.insert(key.clone(), value.clone());
+                    }
+                }
+                other => {
+                    object.insert("data".into(), other.clone());
+                }
+            },
+        }
+        Value::Object(object)
+    }
+}
+
+impl Delta {
+    /// The delta as JSON, as the API sends it (with its `"type"`).
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        let (field, value) = match self {
+            Self::Text(text) => ("text", Value::from(text.as_str())),
+            Self::InputJson(json) => ("partial_json", Value::from(json.as_str())),
+            Self::Thinking(text) => ("thinking", Value::from(text.as_str())),
+            Self::Signature(signature) => ("signature", Value::from(signature.as_str())),
+            Self::Citation(citation) => ("citation", citation.clone()),
+            Self::Compaction(object) | Self::Unknown(object) => {
+                return Value::Object(object.clone());
+            }
+        };
+        let mut object = JsonObject::new();
+        object.insert("type".into(), self.delta_type().into());
+        object.insert(field.into(), value);
+        Value::Object(object)
+    }
 }
 
 impl Delta {

@@ -265,6 +265,30 @@ impl Event {
         self.retry
     }
 
+    /// The event as one JSON object: `event`, `data`, `id`, and `retry` when the block set
+    /// one. Printed one per line, this is the decoder's conformance output.
+    ///
+    /// ```
+    /// use stream_core::sse::Event;
+    ///
+    /// let event = Event::new("", "a\nb").with_id("7");
+    /// assert_eq!(
+    ///     event.to_json().to_string(),
+    ///     r#"{"data":"a\nb","event":"message","id":"7"}"#
+    /// );
+    /// ```
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        object.insert("event".into(), self.event_type().into());
+        object.insert("data".into(), self.data().into());
+        object.insert("id".into(), self.id().into());
+        if let Some(retry) = self.retry {
+            object.insert("retry".into(), retry.into());
+        }
+        serde_json::Value::Object(object)
+    }
+
     /// Sets the ID (builder style, for tests and for building streams).
     #[must_use]
     pub fn with_id(mut self, id: &str) -> Self {

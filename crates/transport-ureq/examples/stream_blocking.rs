@@ -1,8 +1,8 @@
 //! Streams a reply to the terminal as it arrives, with the blocking transport.
 //!
 //! ```text
-//! ANTHROPIC_API_KEY=... cargo run -p transport-ureq --example stream -- "Write a haiku about Rust"
-//! ANTHROPIC_BASE_URL=http://127.0.0.1:8080 cargo run -p transport-ureq --example stream -- "Hi"
+//! ANTHROPIC_API_KEY=... cargo run -p transport-ureq --example stream_blocking -- "Write a haiku about Rust"
+//! ANTHROPIC_BASE_URL=http://127.0.0.1:8080 cargo run -p transport-ureq --example stream_blocking -- "Hi"
 //! ```
 
 use std::io::Write as _;

@@ -1,8 +1,8 @@
 //! Streams a reply to the terminal as it arrives, with the async transport.
 //!
 //! ```text
-//! ANTHROPIC_API_KEY=... cargo run -p transport-hyper --example stream -- "Write a haiku about Rust"
-//! ANTHROPIC_BASE_URL=http://127.0.0.1:8080 cargo run -p transport-hyper --example stream -- "Hi"
+//! ANTHROPIC_API_KEY=... cargo run -p transport-hyper --example stream_async -- "Write a haiku about Rust"
+//! ANTHROPIC_BASE_URL=http://127.0.0.1:8080 cargo run -p transport-hyper --example stream_async -- "Hi"
 //! ```
 
 use std::io::Write as _;

@@ -1,0 +1,123 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Without ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN and without --base-url, the reply comes from a
+local Messages server started in-process (a generated reply; no network needed).
+
+Exit status:
+  0    success
+  1    API error (an error status, or an `error` event in the stream)
+  2    usage error (arguments, parameters, configuration)
+  3    transport failure or deadline
+  4    protocol error or truncated stream
+  130  interrupted (Ctrl-C); the connection is closed first
+
+Examples:
+  anthropic-stream \"Write a haiku about Rust\"
+  echo \"Summarise this\" | anthropic-stream --model claude-sonnet-4-5 --max-tokens 300
+  anthropic-stream --json \"Hi\" > events.ndjson
+  anthropic-stream --replay recorded.sse --final
+  anthropic-stream decode < stream.sse
+  anthropic-stream serve --port 8080 --fault status=529*2";
+
+/// Stream a Claude reply to the terminal as it arrives (Anthropic Messages API over
+/// Server-Sent Events).
+#[derive(Debug, Parser)]
+#[command(name = "anthropic-stream", version, after_help = AFTER_HELP)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+    #[command(flatten)]
+    pub(crate) stream: StreamArgs,
+}
+
+/// The commands besides streaming a reply.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Decode a text/event-stream body on standard input into one JSON object per event
+    /// ({"event", "data", "id", "retry"}).
+    Decode,
+    /// Fold a Messages event stream on standard input into the final message JSON (exit 1
+    /// with {"error": .., "partial": ..} when it is incomplete).
+    Accumulate,
+    /// Run the local Messages server in the foreground, to try other clients against it.
+    Serve(ServeArgs),
+}
+
+/// Which transport streams the reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Transport {
+    /// Async: tokio and hyper (HTTP/1.1 and HTTP/2).
+    Hyper,
+    /// Blocking: ureq.
+    Ureq,
+}
+
+/// Streaming a reply.
+#[derive(Debug, Args)]
+pub(crate) struct StreamArgs {
+    /// The prompt (read from standard input when absent).
+    pub(crate) prompt: Option<String>,
+    /// The model [default: claude-sonnet-4-5].
+    #[arg(long)]
+    pub(crate) model: Option<String>,
+    /// The most tokens to generate [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_tokens: Option<u32>,
+    /// A system prompt.
+    #[arg(long)]
+    pub(crate) system: Option<String>,
+    /// Enable extended thinking with this token budget.
+    #[arg(long, value_name = "BUDGET")]
+    pub(crate) thinking: Option<u32>,
+    /// The transport.
+    #[arg(long, value_enum, default_value_t = Transport::Hyper)]
+    pub(crate) transport: Transport,
+    /// The API's base URL.
+    #[arg(long, env = "ANTHROPIC_BASE_URL", value_name = "URL")]
+    pub(crate) base_url: Option<String>,
+    /// A full request body (JSON); the options above override its fields, and the prompt is
+    /// added as a last user message.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) params: Option<PathBuf>,
+    /// Print every event as one JSON line on standard output, then the final message.
+    #[arg(long, conflicts_with = "final_only")]
+    pub(crate) json: bool,
+    /// Print only the final message, as JSON.
+    #[arg(long = "final")]
+    pub(crate) final_only: bool,
+    /// Serve this recorded stream from the built-in local server and stream it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) replay: Option<PathBuf>,
+    /// Print the summary line (time to first token, elapsed time, tokens, stop reason,
+    /// request-id) on standard error even when it is not a terminal.
+    #[arg(long)]
+    pub(crate) stats: bool,
+}
+
+/// Running the local server.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8080)]
+    pub(crate) port: u16,
+    /// Serve this recorded stream instead of a generated reply.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) replay: Option<PathBuf>,
+    /// A fault to inject, repeatable: reset-after-bytes=N, reset-after-events=N,
+    /// cut-after-bytes=N, cut-after-events=N, stall-after-bytes=N, stall-after-events=N,
+    /// end-after-events=N, end-before-stop, error-event-at=N, garbage-at=N,
+    /// huge-line-at=N:LEN, invalid-utf8-at=N[:INDEX]; and for whole replies: status=CODE
+    /// (status=CODE*K: the first K requests only), retry-after=SECONDS, html, silence,
+    /// drip=BYTES:MILLISECONDS, pace=MILLISECONDS.
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub(crate) faults: Vec<String>,
+    /// Require a credential (x-api-key or Authorization: Bearer) on every request.
+    #[arg(long)]
+    pub(crate) require_auth: bool,
+}

@@ -1,0 +1,50 @@
+//! `anthropic-stream`: stream a Claude reply to the terminal as it arrives; decode and
+//! accumulate recorded streams; run the local Messages server.
+//!
+//! With no API key in the environment and no `--base-url`, it streams a generated reply from a
+//! local Messages server started in-process, so it runs on a fresh machine with no network.
+#![forbid(unsafe_code)]
+
+mod args;
+mod contract;
+mod serve;
+mod stream;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+/// Exit statuses, as `--help` lists them.
+pub(crate) mod exit {
+    /// Success.
+    pub(crate) const OK: u8 = 0;
+    /// An API error: an error status, or an `error` event in the stream.
+    pub(crate) const API: u8 = 1;
+    /// A usage error: bad arguments, parameters or configuration.
+    pub(crate) const USAGE: u8 = 2;
+    /// A transport failure or a deadline.
+    pub(crate) const TRANSPORT: u8 = 3;
+    /// A protocol error or a truncated stream.
+    pub(crate) const PROTOCOL: u8 = 4;
+    /// Interrupted (Ctrl-C).
+    pub(crate) const INTERRUPTED: u8 = 130;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Some(Command::Decode) => contract::decode(),
+        Some(Command::Accumulate) => contract::accumulate(),
+        Some(Command::Serve(args)) => serve::run(&args),
+        None => stream::run(&cli.stream),
+    };
+    ExitCode::from(code)
+}
+
+/// Prints a usage error (one line) and returns the usage exit status.
+pub(crate) fn usage(message: &str) -> u8 {
+    eprintln!("anthropic-stream: {message}");
+    exit::USAGE
+}
