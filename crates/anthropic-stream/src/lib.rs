@@ -96,3 +96,9 @@ pub mod blocking {
         TextStream,
     };
 }
+
+/// The README's Rust examples are compiled as doctests of this crate (with both features), so
+/// they stay true to the code.
+#[cfg(all(doctest, feature = "hyper", feature = "ureq"))]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -36,7 +36,11 @@ fn every_recorded_event_survives_a_json_line() {
         let mut wire = Vec::new();
         for event in &events {
             ndjson::write(&mut wire, event).unwrap();
-            assert_eq!(&ndjson::parse_line(&ndjson::to_line(event)).unwrap(), event, "{name}");
+            assert_eq!(
+                &ndjson::parse_line(&ndjson::to_line(event)).unwrap(),
+                event,
+                "{name}"
+            );
         }
         let back: Vec<StreamEvent> = Reader::new(&wire[..]).map(Result::unwrap).collect();
         assert_eq!(back, events, "{name}");
@@ -67,7 +71,8 @@ fn relayed_events_fold_into_the_same_message() {
 
 #[test]
 fn bad_lines_are_errors_of_their_own_and_reading_goes_on() {
-    let input = b"{\"type\":\"ping\"}\n\nnot json\n\xFF\xFE\n{\"type\":\"message_stop\"}\r\n".to_vec();
+    let input =
+        b"{\"type\":\"ping\"}\n\nnot json\n\xFF\xFE\n{\"type\":\"message_stop\"}\r\n".to_vec();
     let items: Vec<_> = Reader::new(&input[..]).collect();
     assert_eq!(items.len(), 4);
     assert_eq!(items[0].as_ref().unwrap(), &StreamEvent::Ping);
@@ -83,7 +88,10 @@ fn a_line_over_the_limit_is_skipped_with_an_error() {
     let items: Vec<_> = Reader::new(&input[..]).max_line_len(1000).collect();
     assert!(matches!(
         items[0],
-        Err(NdjsonError::LineTooLong { line: 1, limit: 1000 })
+        Err(NdjsonError::LineTooLong {
+            line: 1,
+            limit: 1000
+        })
     ));
     assert_eq!(items[1].as_ref().unwrap(), &StreamEvent::Ping);
     assert_eq!(items.len(), 2);

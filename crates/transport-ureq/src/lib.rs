@@ -776,10 +776,3 @@ fn jitter_seed() -> u64 {
         .map_or(0, |d| d.subsec_nanos());
     u64::from(nanos) ^ 0x5851_F42D_4C95_7F2D
 }
-
-/// The README's Rust examples are compiled (and run, where they need no network) as doctests
-/// of this crate, which can reach both the core and this transport, so they stay true to the
-/// code.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
