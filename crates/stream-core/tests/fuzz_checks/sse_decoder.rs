@@ -1,0 +1,97 @@
+//! The SSE decoder on arbitrary bytes cut at arbitrary points: it never panics, the events (and
+//! errors) of the split feed equal those of the whole feed, and with default limits they equal
+//! the events of the reference decoder kept in the tests.
+
+use crate::reference::{self, RefEvent};
+use arbitrary::Arbitrary;
+use stream_core::sse::{Decoder, DecoderConfig, SseError, Utf8Mode};
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    cuts: Vec<u16>,
+    strict: bool,
+    flush_at_end: bool,
+    small_limits: Option<(u8, u8)>,
+    bytes: Vec<u8>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Out {
+    Event(RefEvent),
+    Error(SseError),
+}
+
+fn run(config: &DecoderConfig, pieces: &[&[u8]]) -> Vec<Out> {
+    let mut decoder = Decoder::with_config(config.clone());
+    let mut out = Vec::new();
+    let mut drain = |decoder: &mut Decoder| loop {
+        match decoder.next_event() {
+            Ok(Some(event)) => out.push(Out::Event(RefEvent::from_event(&event))),
+            Ok(None) => break,
+            Err(err) => out.push(Out::Error(err)),
+        }
+    };
+    for piece in pieces {
+        decoder.feed_slice(piece);
+        drain(&mut decoder);
+        assert!(
+            decoder.buffered_len() <= config.max_line_len_limit() + config.max_event_size_limit()
+        );
+    }
+    decoder.finish();
+    drain(&mut decoder);
+    assert!(decoder.next_event().unwrap().is_none());
+    out
+}
+
+/// Runs the target on one input: the bytes are read as the fuzzer reads them
+/// (`arbitrary`, taking the rest), and inputs that do not decode are skipped.
+pub(crate) fn check(data: &[u8]) {
+    let Ok(input) = Input::arbitrary_take_rest(arbitrary::Unstructured::new(data)) else {
+        return;
+    };
+    let mut config = DecoderConfig::new()
+        .dispatch_incomplete_at_end(input.flush_at_end)
+        .utf8(if input.strict {
+            Utf8Mode::Strict
+        } else {
+            Utf8Mode::Lossy
+        });
+    if let Some((line, event)) = input.small_limits {
+        config = config
+            .max_line_len(usize::from(line))
+            .max_event_size(usize::from(event));
+    }
+    let bytes = &input.bytes;
+    let mut cuts: Vec<usize> = input
+        .cuts
+        .iter()
+        .map(|&c| usize::from(c) % (bytes.len() + 1))
+        .collect();
+    cuts.sort_unstable();
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for cut in cuts {
+        pieces.push(&bytes[start..cut]);
+        start = cut;
+    }
+    pieces.push(&bytes[start..]);
+
+    let whole = run(&config, &[bytes]);
+    assert_eq!(
+        run(&config, &pieces),
+        whole,
+        "split feed differs from whole feed"
+    );
+
+    if input.small_limits.is_none() && !input.strict {
+        let reference: Vec<Out> = reference::decode(bytes, input.flush_at_end)
+            .into_iter()
+            .map(Out::Event)
+            .collect();
+        assert_eq!(
+            whole, reference,
+            "decoder differs from the reference decoder"
+        );
+    }
+}
