@@ -13,6 +13,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod matrix;
+pub mod runners;
 pub mod scenarios;
 
 use std::time::Instant;
@@ -42,6 +44,10 @@ pub enum Exit {
     ErrorInWith(usize),
     /// In the scoped form, read this many events, then panic.
     PanicInWith(usize),
+    /// Read this many events, then cancel the whole future that owns the stream while it is
+    /// pending (in `enter` when the count is 0 and the server is silent, else in `next`), as a
+    /// timeout or an aborted task does. Blocking runners drop the stream instead.
+    CancelPending(usize),
 }
 
 /// What happened to one stream.
@@ -116,7 +122,14 @@ pub struct SseRun {
 /// [`Exit`] into the transport's own calls.
 pub trait Runner {
     /// The transport's client.
-    type Client;
+    type Client: std::fmt::Debug;
+
+    /// Whether a pending call can be cancelled (async transports); blocking runners play
+    /// [`Exit::CancelPending`] as a drop.
+    #[must_use]
+    fn cancels() -> bool {
+        false
+    }
 
     /// A client with this configuration; with `roots`, trusting exactly those DER
     /// certificates instead of the webpki roots.
@@ -167,6 +180,8 @@ macro_rules! conformance_suite {
             an_error_event_mid_stream_is_final_and_first_is_retried,
             resets_and_cuts_end_in_typed_errors_with_what_was_received,
             garbage_huge_lines_and_invalid_utf8,
+            exits_at_random_points_close_at_once,
+            secrets_never_appear_in_errors,
         );
     };
     (@each $runner:ty; $($name:ident,)*) => {

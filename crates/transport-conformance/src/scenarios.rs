@@ -623,3 +623,146 @@ pub fn garbage_huge_lines_and_invalid_utf8<R: Runner>() {
             .contains("bad \u{FFFD} \u{FFFD}( \u{FFFD} end")
     );
 }
+
+/// A `SplitMix64` step, for reproducible random trials.
+fn next_random(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// 100 trials of leaving a stream at a random point in a random way (drop, break, `?` and
+/// panic inside `with`, cancelling a pending future where the transport can): nothing is sent
+/// before `enter`, and the server sees every connection closed within 100 ms of the exit.
+pub fn exits_at_random_points_close_at_once<R: Runner>() {
+    let mut state = 0x00C0_FFEE_u64;
+    let mut worst = Duration::ZERO;
+    let mut kinds = [0usize; 5];
+    for trial in 0..100 {
+        let stall_at = 1 + next_random(&mut state) % 12;
+        let point = usize::try_from(next_random(&mut state) % (stall_at + 1)).unwrap_or(0);
+        let kind = usize::try_from(next_random(&mut state) % 5).unwrap_or(0);
+        kinds[kind] += 1;
+        let server = Server::start();
+        let exit = match kind {
+            0 => Exit::DropAfter(point),
+            1 => Exit::BreakInWith(point),
+            2 => Exit::ErrorInWith(point),
+            3 => Exit::PanicInWith(point),
+            _ => Exit::CancelPending(point),
+        };
+        let silent = kind == 4 && R::cancels() && trial % 4 == 0;
+        if silent {
+            // Pending in `enter`: the server reads the request and never answers.
+            server.enqueue(Reply::silence());
+        } else {
+            server.enqueue(
+                Reply::generated(Generate::text(20)).fault(Fault::StallAfterEvents(stall_at)),
+            );
+        }
+        let client = R::client(config(&server), None);
+        let run = R::run(&client, params(), exit, &mut || {
+            assert_eq!(
+                server.request_count(),
+                0,
+                "trial {trial}: nothing before enter"
+            );
+        });
+        assert_eq!(server.request_count(), 1, "trial {trial}");
+        let exited = run.exited_at.expect("the scope was left");
+        worst = worst.max(assert_closed_within_limit(&server, exited));
+    }
+    eprintln!(
+        "100 random exits (drop, break, ?, panic, cancel: {kinds:?}): worst close latency {worst:?}"
+    );
+}
+
+/// A recognisable key (and, separately, token) through every error path: it never appears in
+/// the error's `Display` or `Debug`, nor in the client's or the configuration's `Debug`, while
+/// the server did receive it.
+pub fn secrets_never_appear_in_errors<R: Runner>() {
+    const CANARY: &str = "sk-ant-api03-CANARY-7f3a9c0d";
+    let replies: Vec<(&str, Reply)> = vec![
+        ("401", Reply::error(401)),
+        ("400", Reply::error(400)),
+        ("html", Reply::html()),
+        (
+            "reset",
+            Reply::generated(Generate::text(10)).fault(Fault::ResetAfterEvents(5)),
+        ),
+        (
+            "truncated",
+            Reply::generated(Generate::text(3)).fault(Fault::EndBeforeMessageStop),
+        ),
+        (
+            "stall",
+            Reply::generated(Generate::text(10)).fault(Fault::StallAfterEvents(5)),
+        ),
+        (
+            "garbage",
+            Reply::generated(Generate::text(5)).fault(Fault::InjectAt(
+                4,
+                Bytes::from_static(b"event: content_block_delta\ndata: {\n\n"),
+            )),
+        ),
+    ];
+    let leaks = |what: &str, text: &str| {
+        assert!(!text.contains("CANARY"), "{what} shows the secret: {text}");
+    };
+    for token in [false, true] {
+        for (name, reply) in &replies {
+            let server = Server::start();
+            server.enqueue(reply.clone());
+            let config = if token {
+                config(&server).auth_token(CANARY)
+            } else {
+                config(&server).api_key(CANARY)
+            };
+            leaks("the configuration", &format!("{config:?}"));
+            let client = R::client(config, None);
+            leaks("the client", &format!("{client:?}"));
+            let run = R::run(&client, params(), Exit::Drain, &mut || {});
+            let error = run
+                .enter_error
+                .as_ref()
+                .or(run.error.as_ref())
+                .unwrap_or_else(|| panic!("{name}: no error"));
+            for text in [
+                error.to_string(),
+                format!("{error:?}"),
+                format!("{error:#?}"),
+                format!("{run:?}"),
+            ] {
+                leaks(name, &text);
+            }
+            let sent = &server.requests()[0];
+            let presented = if token {
+                sent.header("authorization")
+            } else {
+                sent.header("x-api-key")
+            };
+            assert!(
+                presented.is_some_and(|v| v.contains(CANARY)),
+                "{name}: the key was sent"
+            );
+        }
+        // Errors without any response: refused, untrusted certificate.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        let tls = Server::builder().tls().start();
+        for base_url in [format!("http://{closed}"), tls.base_url().to_owned()] {
+            let config = ClientConfig::new().base_url(base_url).max_retries(0);
+            let config = if token {
+                config.auth_token(CANARY)
+            } else {
+                config.api_key(CANARY)
+            };
+            let run = R::run(&R::client(config, None), params(), Exit::Drain, &mut || {});
+            let error = run.enter_error.as_ref().expect("an error at enter");
+            leaks("a transport error", &format!("{error} {error:?}"));
+        }
+    }
+}
