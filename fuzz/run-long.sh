@@ -6,6 +6,8 @@
 #   fuzz/run-long.sh --runs 10000000                 # every target, 10 million executions each
 #   fuzz/run-long.sh --seconds 600 sse_decoder        # one target, ten minutes
 #   JOBS=2 fuzz/run-long.sh --seconds 3600            # two fuzzing processes per target
+#   fuzz/run-long.sh --runs 10000000 --max-len 512 accumulator   # shorter inputs, more of them
+#   fuzz/run-long.sh --sanitizer none --runs 10000000 # no AddressSanitizer: safe Rust, 2-3x faster
 #
 # The corpus of each target persists in fuzz/corpus/<target> (seeded from the recorded streams
 # and fuzz/regressions/<target>); logs go to fuzz/logs/<target>.log; crashes to
@@ -16,12 +18,16 @@ shopt -s nullglob
 cd "$(dirname "$0")"
 
 budget=(-max_total_time=600)
+max_len=()
+sanitizer=(-s address)
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) budget=(-runs="$2"); shift 2 ;;
     --seconds) budget=(-max_total_time="$2"); shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --max-len) max_len=(-max_len="$2"); shift 2 ;;
+    --sanitizer) sanitizer=(-s "$2"); shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -31,7 +37,7 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz
 fi
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list)
-cargo +nightly fuzz build >/dev/null
+cargo +nightly fuzz build "${sanitizer[@]}" >/dev/null
 
 mkdir -p logs
 rows=()
@@ -45,7 +51,7 @@ for target in "${targets[@]}"; do
   started=$SECONDS
   extra=()
   [ "$jobs" -gt 1 ] && extra=(-jobs="$jobs" -workers="$jobs")
-  cargo +nightly fuzz run "$target" "$corpus" -- "${budget[@]}" "${extra[@]}" \
+  cargo +nightly fuzz run "${sanitizer[@]}" "$target" "$corpus" -- "${budget[@]}" "${max_len[@]}" "${extra[@]}" \
       -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || true
   elapsed=$((SECONDS - started))
   execs=$(cat "$log" fuzz-*.log | awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}')

@@ -61,6 +61,7 @@ pub struct ServerBuilder {
     max_request_body: usize,
     port: u16,
     require_auth: bool,
+    max_concurrent_streams: u32,
 }
 
 impl ServerBuilder {
@@ -101,6 +102,25 @@ impl ServerBuilder {
     /// text deltas).
     pub fn default_reply(mut self, reply: Reply) -> Self {
         self.default_reply = reply;
+        self
+    }
+
+    /// The most HTTP/2 streams one connection may have open at once (200 by default, as
+    /// hyper's server). A client that opens more waits for a stream to end before it sends the
+    /// next request.
+    ///
+    /// ```
+    /// use messages_test_server::{HttpVersions, Server};
+    ///
+    /// // A thousand concurrent streams over one HTTP/2 connection.
+    /// let server = Server::builder()
+    ///     .http(HttpVersions::Http2)
+    ///     .max_concurrent_streams(1000)
+    ///     .start();
+    /// # drop(server);
+    /// ```
+    pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
+        self.max_concurrent_streams = streams;
         self
     }
 
@@ -145,6 +165,7 @@ impl ServerBuilder {
             api_key: self.api_key,
             require_auth: self.require_auth,
             max_request_body: self.max_request_body,
+            max_concurrent_streams: self.max_concurrent_streams,
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -217,6 +238,7 @@ impl Server {
             max_request_body: 64 << 20,
             port: 0,
             require_auth: true,
+            max_concurrent_streams: 200,
         }
     }
 
@@ -496,6 +518,7 @@ pub(crate) struct Shared {
     api_key: Option<String>,
     require_auth: bool,
     max_request_body: usize,
+    max_concurrent_streams: u32,
 }
 
 impl Shared {
@@ -610,6 +633,9 @@ async fn serve_connection(
         HttpVersions::Http1 => builder = builder.http1_only(),
         HttpVersions::Http2 => builder = builder.http2_only(),
     }
+    builder
+        .http2()
+        .max_concurrent_streams(shared.max_concurrent_streams);
     let service_shared = Arc::clone(&shared);
     let service = service_fn(move |request: Request<Incoming>| {
         let shared = Arc::clone(&service_shared);
