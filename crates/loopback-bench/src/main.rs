@@ -157,7 +157,11 @@ fn serve(profile: Profile, size: u64) -> ExitCode {
     let _ = std::io::stdout().flush();
     // Serve until the driver closes our standard input.
     let mut line = String::new();
-    while std::io::stdin().lock().read_line(&mut line).is_ok_and(|n| n > 0) {
+    while std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .is_ok_and(|n| n > 0)
+    {
         line.clear();
     }
     ExitCode::SUCCESS

@@ -132,7 +132,11 @@ async fn stream(url: &str, figures: &mut Figures, started: Instant) -> Result<()
             Event::ContentBlockStop { index } => {
                 let block = blocks.get_mut(index).ok_or("stop before its block")?;
                 if block.kind == "tool_use" {
-                    let json = if block.json.is_empty() { "{}" } else { &block.json };
+                    let json = if block.json.is_empty() {
+                        "{}"
+                    } else {
+                        &block.json
+                    };
                     block.input = Some(serde_json::from_str(json).map_err(|e| e.to_string())?);
                 }
             }

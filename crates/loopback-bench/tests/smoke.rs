@@ -70,7 +70,10 @@ fn every_rust_client_gets_the_tool_call_and_reports_figures() {
         );
         assert!(figures["events"].as_u64().unwrap() > 500, "{transport}");
         assert!(figures["cpu_s"].as_f64().unwrap() > 0.0, "{transport}");
-        assert!(figures["first_text_s"].as_f64().unwrap() > 0.0, "{transport}");
+        assert!(
+            figures["first_text_s"].as_f64().unwrap() > 0.0,
+            "{transport}"
+        );
         if transport != "reqwest" {
             // One snapshot per input delta: 4096 bytes in 8-byte deltas, about 512.
             assert!(figures["snapshots"].as_u64().unwrap() > 400, "{transport}");
