@@ -59,6 +59,11 @@ def main() -> int:
         error = f"{type(exc).__name__}: {exc}"
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu
+    peak_rss = 0
+    with open("/proc/self/status") as status:  # this process's own peak, not its parent's
+        for line in status:
+            if line.startswith("VmHWM:"):
+                peak_rss = int(line.split()[1]) * 1024
     print(
         json.dumps(
             {
@@ -70,6 +75,7 @@ def main() -> int:
                 "text_bytes": text_bytes,
                 "tool_input_bytes": tool_bytes,
                 "error": error,
+                "peak_rss_bytes": peak_rss,
             }
         )
     )

@@ -4,6 +4,7 @@
 //
 // Prints one JSON line with the same figures as `loopback-bench client`. Run from the folder
 // where `npm install @anthropic-ai/sdk` put node_modules (run.sh copies it there).
+import { readFileSync } from 'node:fs';
 import Anthropic from '@anthropic-ai/sdk';
 
 const [url, ...rest] = process.argv.slice(2);
@@ -45,6 +46,9 @@ try {
 }
 const elapsed = (performance.now() - started) / 1000;
 const used = process.cpuUsage(cpu);
+// This process's own peak (getrusage's maxRSS would include the parent it was forked from).
+const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+const peakRss = hwm ? Number(hwm[1]) * 1024 : 0;
 console.log(
   JSON.stringify({
     events,
@@ -55,6 +59,7 @@ console.log(
     text_bytes: textBytes,
     tool_input_bytes: toolBytes,
     error,
+    peak_rss_bytes: peakRss,
   }),
 );
 process.exitCode = error ? 1 : 0;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 use messages_test_server::{Chunking, Fault, Generate, HttpVersions, Reply, Server};
 use serde_json::{Value, json};
-use stream_core::messages::{Delta, Message, StreamEvent};
+use stream_core::messages::{BlockKind, ContentBlock, Delta, Message, StreamEvent};
 use stream_core::request::{ClientConfig, MessageParam, MessageParams};
 
 mod peer;
@@ -71,7 +71,8 @@ enum Command {
 /// What the server sends.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Profile {
-    /// 200,000 text deltas as fast as the server can write them (16 KiB chunks).
+    /// 200,000 text deltas as fast as the server can write them (generated before the first
+    /// request, sent in 64 KiB chunks).
     Fast,
     /// 1,000 text deltas, one every 5 ms, one chunk per event, as the API paces them.
     Paced,
@@ -111,6 +112,14 @@ fn generate(profile: Profile, size: u64) -> Generate {
 }
 
 fn reply(profile: Profile, size: u64) -> Reply {
+    if let Profile::Fast = profile {
+        // Generated once, before the first request, so the server only copies bytes: the
+        // clients, not the generator, set the pace.
+        let body = generate(profile, size).stream_bytes("claude-bench");
+        return Reply::recorded(body)
+            .chunking(Chunking::Fixed(64 * 1024))
+            .ping_every(None);
+    }
     let reply = Reply::generated(generate(profile, size)).ping_every(None);
     match profile {
         Profile::Fast | Profile::Big => reply.chunking(Chunking::Fixed(16 * 1024)),
@@ -212,7 +221,15 @@ impl Figures {
     }
 
     fn finish(&mut self, message: &Message) {
-        self.text_bytes = message.text().len();
+        // Summed over the blocks rather than `message.text()`, which would build a second
+        // copy of the text (and double the peak RSS of the 1 GiB run).
+        self.text_bytes = message
+            .content()
+            .iter()
+            .filter(|block| block.kind() == BlockKind::Text)
+            .filter_map(ContentBlock::text)
+            .map(str::len)
+            .sum();
         self.tool_input_bytes = message
             .content()
             .iter()

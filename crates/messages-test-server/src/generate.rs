@@ -174,6 +174,29 @@ impl Generate {
         message
     }
 
+    /// The whole event stream as bytes, as the server sends it for a request naming `model`
+    /// (when the reply names none). Built in memory: for sizes that fit. Serve it with
+    /// [`Reply::recorded`](crate::Reply::recorded) to take the generator off the server's hot
+    /// path, as the loopback benchmarks do.
+    ///
+    /// ```
+    /// use messages_test_server::Generate;
+    ///
+    /// let body = Generate::text(3).stream_bytes("claude-test");
+    /// let text = String::from_utf8(body).unwrap();
+    /// assert!(text.starts_with("event: message_start\n"));
+    /// assert_eq!(text.matches("event: content_block_delta\n").count(), 3);
+    /// assert!(text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+    /// ```
+    #[must_use]
+    pub fn stream_bytes(&self, model: &str) -> Vec<u8> {
+        let mut body = Vec::new();
+        for event in self.events(model) {
+            body.extend_from_slice(&event);
+        }
+        body
+    }
+
     /// The events of the reply, produced lazily.
     pub(crate) fn events(&self, request_model: &str) -> GeneratedEvents {
         GeneratedEvents {
