@@ -46,7 +46,12 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus" "artifacts/$target"
   cp ../../shared/fixtures/anthropic/*/* "$corpus/" 2>/dev/null || true
   [ -d "regressions/$target" ] && cp "regressions/$target"/* "$corpus/" 2>/dev/null || true
-  crashes_before=$(find "artifacts/$target" -type f | wc -l)
+  # Crashes, leaks, timeouts and out-of-memory inputs; a slow unit is reported apart (a
+  # stopped or starved process also produces one).
+  findings() { find "artifacts/$target" -type f ! -name 'slow-unit-*' | wc -l; }
+  slow() { find "artifacts/$target" -type f -name 'slow-unit-*' | wc -l; }
+  crashes_before=$(findings)
+  slow_before=$(slow)
   log="logs/$target.log"
   started=$SECONDS
   extra=()
@@ -60,11 +65,12 @@ for target in "${targets[@]}"; do
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
   corpus_files=$(find "$corpus" -type f | wc -l)
-  crashes=$(( $(find "artifacts/$target" -type f | wc -l) - crashes_before ))
+  crashes=$(( $(findings) - crashes_before ))
+  slow_units=$(( $(slow) - slow_before ))
   rate=$(( elapsed > 0 ? execs / elapsed : 0 ))
-  rows+=("| \`$target\` | $execs | ${elapsed} s | $rate/s | ${cov:-?} | ${ft:-?} | $corpus_files | $crashes |")
+  rows+=("| \`$target\` | $execs | ${elapsed} s | $rate/s | ${cov:-?} | ${ft:-?} | $corpus_files | $crashes | $slow_units |")
 done
 
-echo "| target | executions | time | rate | cov | ft | corpus | new crashes |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| target | executions | time | rate | cov | ft | corpus | new crashes | slow units |"
+echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
