@@ -267,57 +267,59 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a current-thread runtime starts")
 }
 
-fn run_hyper(url: &str, tool: bool) -> Figures {
-    let client = transport_hyper::Client::new(config(url));
+/// Runs one stream in `body`, timing it (wall and CPU) and keeping its error.
+fn measure<E: ToString>(body: impl FnOnce(&mut Figures, Instant) -> Result<(), E>) -> Figures {
     let mut figures = Figures::default();
     let cpu = usage::cpu_time();
     let started = Instant::now();
-    let result: Result<(), transport_hyper::Error> = runtime().block_on(async {
-        let mut stream = client.messages().stream(params()).enter().await?;
-        while let Some(event) = stream.next().await {
-            let event = event?;
-            observe(&mut figures, started, &event, tool, |index| {
-                stream.tool_input_snapshot(index).map(|_| index)
-            });
-        }
-        let message = stream.final_message().await?;
-        figures.finish(&message);
-        Ok(())
-    });
+    let result = body(&mut figures, started);
     figures.elapsed = started.elapsed();
     figures.cpu = usage::cpu_time().saturating_sub(cpu);
     figures.error = result.err().map(|e| e.to_string());
     figures
 }
 
+fn run_hyper(url: &str, tool: bool) -> Figures {
+    let client = transport_hyper::Client::new(config(url));
+    measure(|figures, started| {
+        runtime().block_on(async {
+            let mut stream = client.messages().stream(params()).enter().await?;
+            while let Some(event) = stream.next().await {
+                let event = event?;
+                observe(figures, started, &event, tool, |index| {
+                    stream.tool_input_snapshot(index).map(|_| index)
+                });
+            }
+            let message = stream.final_message().await?;
+            figures.finish(&message);
+            Ok::<(), transport_hyper::Error>(())
+        })
+    })
+}
+
 fn run_ureq(url: &str, tool: bool) -> Figures {
     let client = transport_ureq::Client::new(config(url));
-    let mut figures = Figures::default();
-    let cpu = usage::cpu_time();
-    let started = Instant::now();
-    let result = (|| -> Result<(), transport_ureq::Error> {
+    measure(|figures, started| {
         let mut stream = client.messages().stream(params()).enter()?;
         while let Some(event) = stream.next() {
             let event = event?;
-            observe(&mut figures, started, &event, tool, |index| {
+            observe(figures, started, &event, tool, |index| {
                 stream.tool_input_snapshot(index).map(|_| index)
             });
         }
         let message = stream.final_message()?;
         figures.finish(&message);
-        Ok(())
-    })();
-    figures.elapsed = started.elapsed();
-    figures.cpu = usage::cpu_time().saturating_sub(cpu);
-    figures.error = result.err().map(|e| e.to_string());
-    figures
+        Ok::<(), transport_ureq::Error>(())
+    })
 }
 
 fn client(transport: Transport, url: &str, tool: bool) -> ExitCode {
     let figures = match transport {
         Transport::Hyper => run_hyper(url, tool),
         Transport::Ureq => run_ureq(url, tool),
-        Transport::Reqwest => runtime().block_on(peer::run(url)),
+        Transport::Reqwest => {
+            measure(|figures, started| runtime().block_on(peer::run(url, figures, started)))
+        }
     };
     println!("{}", figures.json());
     if figures.error.is_some() {

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{Figures, params, usage};
+use crate::{Figures, params};
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -65,18 +65,7 @@ struct Block {
 }
 
 /// Streams one message the peer way.
-pub(crate) async fn run(url: &str) -> Figures {
-    let mut figures = Figures::default();
-    let cpu = usage::cpu_time();
-    let started = Instant::now();
-    let result = stream(url, &mut figures, started).await;
-    figures.elapsed = started.elapsed();
-    figures.cpu = usage::cpu_time().saturating_sub(cpu);
-    figures.error = result.err();
-    figures
-}
-
-async fn stream(url: &str, figures: &mut Figures, started: Instant) -> Result<(), String> {
+pub(crate) async fn run(url: &str, figures: &mut Figures, started: Instant) -> Result<(), String> {
     let client = reqwest::Client::new();
     let mut body = serde_json::to_value(params()).map_err(|e| e.to_string())?;
     body["stream"] = Value::Bool(true);
