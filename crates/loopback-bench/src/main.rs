@@ -11,6 +11,8 @@
 //! Every client prints one JSON line: events seen, wall time, CPU time of the streaming part,
 //! time to the first text event, and what it accumulated, so the driver can check it.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
