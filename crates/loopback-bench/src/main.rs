@@ -99,8 +99,11 @@ enum Transport {
     Reqwest,
 }
 
-/// Bytes of one generated text delta event on the wire (16 bytes of text), for `big`.
-const TEXT_EVENT_BYTES: u64 = 112;
+/// Bytes of text in each text delta of the `big` profile.
+const BIG_DELTA_LEN: usize = 16;
+
+/// Bytes of one such text delta event on the wire.
+const BIG_EVENT_BYTES: u64 = 112;
 
 fn generate(profile: Profile, size: u64) -> Generate {
     match profile {
@@ -109,26 +112,28 @@ fn generate(profile: Profile, size: u64) -> Generate {
         Profile::Tool => Generate::text(4).tool_use(size).tool_delta_len(8),
         Profile::Concurrent => Generate::text(200),
         Profile::HugeLine => Generate::text(16),
-        Profile::Big => Generate::text(big_deltas(size)),
+        Profile::Big => Generate::text(big_deltas(size)).delta_len(BIG_DELTA_LEN),
     }
 }
 
 fn reply(profile: Profile, size: u64) -> Reply {
-    if let Profile::Fast = profile {
+    let generated = || Reply::generated(generate(profile, size));
+    let reply = match profile {
         // Generated once, before the first request, so the server only copies bytes: the
         // clients, not the generator, set the pace.
-        let body = generate(profile, size).stream_bytes("claude-bench");
-        return Reply::recorded(body)
-            .chunking(Chunking::Fixed(64 * 1024))
-            .ping_every(None);
-    }
-    let reply = Reply::generated(generate(profile, size)).ping_every(None);
-    match profile {
-        Profile::Fast | Profile::Big => reply.chunking(Chunking::Fixed(16 * 1024)),
-        Profile::Tool => reply.chunking(Chunking::Fixed(4 * 1024)),
-        Profile::Paced | Profile::Concurrent => reply.pace_events(Duration::from_millis(5)),
-        Profile::HugeLine => reply.fault(Fault::HugeLineAt(1, size)),
-    }
+        Profile::Fast => Reply::recorded(generate(profile, size).stream_bytes("claude-bench"))
+            .chunking(Chunking::Fixed(64 * 1024)),
+        Profile::Big => generated().chunking(Chunking::Fixed(16 * 1024)),
+        Profile::Tool => generated().chunking(Chunking::Fixed(4 * 1024)),
+        Profile::Paced | Profile::Concurrent => generated().pace_events(Duration::from_millis(5)),
+        Profile::HugeLine => generated().fault(Fault::HugeLineAt(1, size)),
+    };
+    reply.ping_every(None)
+}
+
+/// Text deltas of the `big` profile for a stream of about `size` bytes.
+fn big_deltas(size: u64) -> u64 {
+    size / BIG_EVENT_BYTES
 }
 
 fn serve(profile: Profile, size: u64) -> ExitCode {
@@ -147,7 +152,9 @@ fn serve(profile: Profile, size: u64) -> ExitCode {
     let generate = generate(profile, size);
     let expected = match profile {
         // Too large to build in memory; the client checks the length.
-        Profile::Big => json!({"text_bytes": big_deltas(size) * 16, "tool_input_bytes": 0}),
+        Profile::Big => {
+            json!({"text_bytes": big_deltas(size) * BIG_DELTA_LEN as u64, "tool_input_bytes": 0})
+        }
         _ => {
             let text = generate.expected_text();
             let tool = generate.expected_tool_input();
@@ -176,11 +183,6 @@ fn serve(profile: Profile, size: u64) -> ExitCode {
         line.clear();
     }
     ExitCode::SUCCESS
-}
-
-/// Text deltas of the `big` profile for a stream of about `size` bytes.
-fn big_deltas(size: u64) -> u64 {
-    size / TEXT_EVENT_BYTES
 }
 
 fn params() -> MessageParams {
