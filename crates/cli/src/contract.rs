@@ -43,7 +43,7 @@ fn decode_io() -> io::Result<()> {
 
 fn drain(decoder: &mut Decoder, out: &mut impl Write) -> io::Result<()> {
     loop {
-        match decoder.next_event() {
+        match decoder.next_event_ref() {
             Ok(Some(event)) => {
                 serde_json::to_writer(&mut *out, &event.to_json())?;
                 out.write_all(b"\n")?;

@@ -47,8 +47,26 @@ impl Tally {
     }
 }
 
-/// Ours: feed each chunk (a reference-count clone), drain, then finish and drain once more.
+/// Ours: feed each chunk (a reference-count clone), drain with the borrowed API, then finish
+/// and drain once more.
 fn stream_core_decoder(chunks: &[Bytes]) -> Tally {
+    let mut tally = Tally::default();
+    let mut decoder = Decoder::new();
+    for chunk in chunks {
+        decoder.feed(chunk.clone());
+        while let Some(event) = decoder.next_event_ref().expect("the stream is valid") {
+            tally.add(event.event_type(), event.data());
+        }
+    }
+    decoder.finish();
+    while let Some(event) = decoder.next_event_ref().expect("the stream is valid") {
+        tally.add(event.event_type(), event.data());
+    }
+    tally
+}
+
+/// Ours, owned events: `next_event` hands out `Event`s whose strings share the input chunk.
+fn stream_core_owned(chunks: &[Bytes]) -> Tally {
     let mut tally = Tally::default();
     let mut decoder = Decoder::new();
     for chunk in chunks {
@@ -123,12 +141,21 @@ fn memchr_newlines(chunks: &[Bytes]) -> usize {
         .sum()
 }
 
+/// The ceiling as a [`DecodeFn`], for the interleaved rounds: the newline count as events.
+fn memchr_tally(chunks: &[Bytes]) -> Tally {
+    Tally {
+        events: memchr_newlines(chunks),
+        type_and_data_len: 0,
+    }
+}
+
 /// A decoder under test: decodes the whole stream from these chunks.
 type DecodeFn = fn(&[Bytes]) -> Tally;
 
 /// The decoders under test, by benchmark name.
-const DECODERS: [(&str, DecodeFn); 4] = [
+const DECODERS: [(&str, DecodeFn); 5] = [
     ("stream_core", stream_core_decoder),
+    ("stream_core_owned", stream_core_owned),
     ("sse_core", sse_core_decoder),
     ("sse_stream", sse_stream_decoder),
     ("eventsource_stream", eventsource_stream_decoder),
@@ -169,6 +196,25 @@ fn bench_decoders(c: &mut Criterion) {
     for (chunk_len, chunk_name) in [(8 * 1024, "8KiB"), (1460, "1460B")] {
         let chunks = support::split(&stream.body, chunk_len);
         check_decoders_agree(&stream, &chunks, chunk_name);
+
+        let runs: Vec<_> = DECODERS
+            .iter()
+            .copied()
+            .chain([("memchr_newlines", memchr_tally as DecodeFn)])
+            .map(|(name, decode)| {
+                let chunks = &chunks;
+                (name, move || {
+                    black_box(decode(black_box(chunks)));
+                })
+            })
+            .collect();
+        let runs: Vec<(&str, &dyn Fn())> = runs.iter().map(|(n, r)| (*n, r as &dyn Fn())).collect();
+        support::interleaved(
+            &format!("sse_decode_{chunk_name}_chunks"),
+            stream.body.len(),
+            support::rounds_from_env(),
+            &runs,
+        );
 
         let mut group = c.benchmark_group(format!("sse_decode_{chunk_name}_chunks"));
         group

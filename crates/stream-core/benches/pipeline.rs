@@ -39,12 +39,12 @@ struct Final {
     output_tokens: u64,
 }
 
-/// Ours: `Decoder` + `StreamEvent::parse` + `Accumulator`.
+/// Ours: `Decoder` (borrowed events) + `StreamEvent::parse` + `Accumulator`.
 fn ours(chunks: &[Bytes]) -> Final {
     let mut decoder = Decoder::new();
     let mut acc = Accumulator::new();
     let apply = |decoder: &mut Decoder, acc: &mut Accumulator| {
-        while let Some(event) = decoder.next_event().expect("valid SSE") {
+        while let Some(event) = decoder.next_event_ref().expect("valid SSE") {
             let event = StreamEvent::parse(event.event_type(), event.data()).expect("valid JSON");
             acc.apply(&event).expect("valid stream");
         }
@@ -218,6 +218,23 @@ fn bench(c: &mut Criterion) {
     for (name, pipeline) in PIPELINES {
         assert_eq!(pipeline(&chunks), expected, "{name} ends differently");
     }
+    let runs: Vec<_> = PIPELINES
+        .iter()
+        .map(|&(name, pipeline)| {
+            let chunks = &chunks;
+            (name, move || {
+                black_box(pipeline(black_box(chunks)));
+            })
+        })
+        .collect();
+    let runs: Vec<(&str, &dyn Fn())> = runs.iter().map(|(n, r)| (*n, r as &dyn Fn())).collect();
+    support::interleaved(
+        "pipeline_8KiB_chunks",
+        stream.body.len(),
+        support::rounds_from_env(),
+        &runs,
+    );
+
     let mut group = c.benchmark_group("pipeline_8KiB_chunks");
     group
         .throughput(Throughput::Bytes(stream.body.len() as u64))

@@ -12,7 +12,7 @@
 
 use std::io::{self, BufWriter, Read, Write};
 
-use stream_core::sse::{Decoder, Event};
+use stream_core::sse::{Decoder, EventRef};
 
 fn main() -> io::Result<()> {
     let mut decoder = Decoder::new();
@@ -56,15 +56,15 @@ fn main() -> io::Result<()> {
 /// Writes every event the decoder has ready; reports decoding errors on stderr and goes on.
 fn drain(decoder: &mut Decoder, out: &mut impl Write) -> io::Result<()> {
     loop {
-        match decoder.next_event() {
-            Ok(Some(event)) => write_event(&event, out)?,
+        match decoder.next_event_ref() {
+            Ok(Some(event)) => write_event(event, out)?,
             Ok(None) => return Ok(()),
             Err(err) => eprintln!("sse_decode: {err}"),
         }
     }
 }
 
-fn write_event(event: &Event, out: &mut impl Write) -> io::Result<()> {
+fn write_event(event: EventRef<'_>, out: &mut impl Write) -> io::Result<()> {
     serde_json::to_writer(&mut *out, &event.to_json())?;
     out.write_all(b"\n")
 }

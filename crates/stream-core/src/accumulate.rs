@@ -795,8 +795,8 @@ pub fn accumulate_sse(body: impl Into<bytes::Bytes>) -> Result<Message, StreamFa
     decoder.finish();
     let mut accumulator = Accumulator::new();
     loop {
-        let event = match decoder.next_event() {
-            Ok(Some(event)) => event,
+        let parsed = match decoder.next_event_ref() {
+            Ok(Some(event)) => StreamEvent::parse(event.event_type(), event.data()),
             Ok(None) => break,
             Err(err) => {
                 return Err(StreamFailure::new(
@@ -806,7 +806,7 @@ pub fn accumulate_sse(body: impl Into<bytes::Bytes>) -> Result<Message, StreamFa
                 ));
             }
         };
-        let event = match StreamEvent::parse(event.event_type(), event.data()) {
+        let event = match parsed {
             Ok(event) => event,
             Err(err) => {
                 return Err(StreamFailure::new(

@@ -862,8 +862,21 @@ impl Session {
             let State::Streaming { attempt, ended } = self.state else {
                 return None;
             };
-            let event = match self.decoder.next_event() {
-                Ok(Some(event)) => event,
+            // Raw streams hand out owned SSE events; Messages streams parse each event straight
+            // from the decoder's buffer.
+            let next = if matches!(self.what, What::Raw(_)) {
+                self.decoder.next_event().map(|e| e.map(Ok))
+            } else {
+                self.decoder
+                    .next_event_ref()
+                    .map(|e| e.map(|e| Err(StreamEvent::parse(e.event_type(), e.data()))))
+            };
+            let parsed = match next {
+                Ok(Some(Ok(raw))) => {
+                    self.delivered = true;
+                    return Some(Output::SseEvent(raw));
+                }
+                Ok(Some(Err(parsed))) => parsed,
                 Ok(None) if ended => {
                     self.end_of_stream(attempt);
                     continue;
@@ -874,11 +887,7 @@ impl Session {
                     continue;
                 }
             };
-            if matches!(self.what, What::Raw(_)) {
-                self.delivered = true;
-                return Some(Output::SseEvent(event));
-            }
-            let event = match StreamEvent::parse(event.event_type(), event.data()) {
+            let event = match parsed {
                 Ok(event) => event,
                 Err(err) => {
                     self.fail(ErrorKind::Protocol(ProtocolError::InvalidEvent(

@@ -10,8 +10,9 @@
 //! # Driving it
 //!
 //! 1. [`feed`](Decoder::feed) each chunk as it arrives (a [`Bytes`] is kept, not copied);
-//! 2. call [`next_event`](Decoder::next_event) until it returns `Ok(None)`, which means "feed me
-//!    more": partial input is a state, never an error;
+//! 2. call [`next_event`](Decoder::next_event) (owned events) or
+//!    [`next_event_ref`](Decoder::next_event_ref) (borrowed, cheaper) until it returns
+//!    `Ok(None)`, which means "feed me more": partial input is a state, never an error;
 //! 3. at the end of the stream call [`finish`](Decoder::finish) and drain `next_event` once more.
 //!
 //! ```
@@ -40,16 +41,19 @@
 //!   than [`DecoderConfig::max_event_size`] is a typed error ([`SseError`]); the decoder then
 //!   drops that event, discards input up to the next blank line without buffering it, and goes
 //!   on ([`SseError::can_resync`]).
-//! * **Zero-copy where possible.** The data, type and ID of an event whose lines sit in one chunk
-//!   are slices of that chunk. An event with one `data` line that sits in one chunk costs no
-//!   allocation.
+//! * **Zero-copy where possible.** Each chunk's complete lines are validated as UTF-8 once (with
+//!   SIMD) into one string per chunk. [`next_event_ref`](Decoder::next_event_ref) hands out
+//!   [`EventRef`]s whose strings are `&str` slices of it: no allocation, no reference count.
+//!   [`next_event`](Decoder::next_event) hands out owned [`Event`]s whose type, data and ID are
+//!   reference-counted slices of the input chunk itself. Either way, an event with one `data` line that sits in one
+//!   chunk costs no allocation; the decoder's own buffers (for events that span chunks or have
+//!   several `data` lines) are reused from event to event.
 //! * **UTF-8.** Lossy by default (each maximal invalid subpart becomes U+FFFD, as in
 //!   [`String::from_utf8_lossy`]); [`Utf8Mode::Strict`] makes invalid input an error instead.
 //!
 //! The decoder keeps whatever has been [fed](Decoder::feed) until it is drained: feed one chunk,
 //! drain it, then feed the next, and memory stays at one chunk plus the limits.
 
-use alloc::borrow::Cow;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use core::fmt;
@@ -66,6 +70,8 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 /// A partial-line buffer that grew past this is released after use rather than kept.
 const KEEP_LINE_CAPACITY: usize = 64 * 1024;
+/// The buffer of a chunk's validated text is kept for the next chunk up to this capacity.
+const KEEP_TEXT_CAPACITY: usize = 256 * 1024;
 
 /// How the decoder treats bytes that are not valid UTF-8.
 ///
@@ -279,14 +285,25 @@ impl Event {
     /// ```
     #[must_use]
     pub fn to_json(&self) -> serde_json::Value {
-        let mut object = serde_json::Map::new();
-        object.insert("event".into(), self.event_type().into());
-        object.insert("data".into(), self.data().into());
-        object.insert("id".into(), self.id().into());
-        if let Some(retry) = self.retry {
-            object.insert("retry".into(), retry.into());
+        self.as_event_ref().to_json()
+    }
+
+    /// The event as an [`EventRef`] borrowing its strings.
+    ///
+    /// ```
+    /// use stream_core::sse::Event;
+    ///
+    /// let event = Event::new("ping", "{}");
+    /// assert_eq!(event.as_event_ref().event_type(), "ping");
+    /// ```
+    #[must_use]
+    pub fn as_event_ref(&self) -> EventRef<'_> {
+        EventRef {
+            event_type: &self.event_type,
+            data: &self.data,
+            id: &self.id,
+            retry: self.retry,
         }
-        serde_json::Value::Object(object)
     }
 
     /// Sets the ID (builder style, for tests and for building streams).
@@ -306,16 +323,118 @@ impl Event {
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = f.debug_struct("Event");
+        self.as_event_ref().fmt_fields(f.debug_struct("Event"))
+    }
+}
+
+/// A dispatched event borrowed from the [`Decoder`], as
+/// [`next_event_ref`](Decoder::next_event_ref) returns it: the same accessors as [`Event`], with
+/// strings that point into the decoder, valid until the next call on it.
+///
+/// ```
+/// use stream_core::sse::Decoder;
+///
+/// let mut decoder = Decoder::new();
+/// decoder.feed("id: 7\nretry: 100\ndata: hi\n\n");
+/// let event = decoder.next_event_ref()?.expect("one event");
+/// assert_eq!((event.event_type(), event.data(), event.id()), ("message", "hi", "7"));
+/// assert_eq!(event.retry(), Some(100));
+/// let kept = event.to_event();
+/// assert_eq!(kept.data(), "hi");
+/// # Ok::<(), stream_core::sse::SseError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventRef<'a> {
+    event_type: &'a str,
+    data: &'a str,
+    id: &'a str,
+    retry: Option<u64>,
+}
+
+impl<'a> EventRef<'a> {
+    /// The event type: the last `event` field of the block, or `"message"` when there was none
+    /// (or it was empty).
+    #[must_use]
+    pub fn event_type(&self) -> &'a str {
+        if self.event_type.is_empty() {
+            "message"
+        } else {
+            self.event_type
+        }
+    }
+
+    /// Whether the block set a non-empty type with an `event` field.
+    #[must_use]
+    pub fn has_explicit_type(&self) -> bool {
+        !self.event_type.is_empty()
+    }
+
+    /// The data: the values of the block's `data` lines joined with LF.
+    #[must_use]
+    pub fn data(&self) -> &'a str {
+        self.data
+    }
+
+    /// The last event ID at dispatch (`""` until an `id` field sets one).
+    #[must_use]
+    pub fn id(&self) -> &'a str {
+        self.id
+    }
+
+    /// The reconnection time in milliseconds, when a valid `retry` field appeared in this
+    /// event's block.
+    #[must_use]
+    pub fn retry(&self) -> Option<u64> {
+        self.retry
+    }
+
+    /// An owned copy of the event.
+    #[must_use]
+    pub fn to_event(&self) -> Event {
+        Event {
+            event_type: ByteString::from(self.event_type),
+            data: ByteString::from(self.data),
+            id: ByteString::from(self.id),
+            retry: self.retry,
+        }
+    }
+
+    /// The event as one JSON object, as [`Event::to_json`].
+    ///
+    /// ```
+    /// use stream_core::sse::Event;
+    ///
+    /// let event = Event::new("ping", "{}");
+    /// assert_eq!(event.as_event_ref().to_json(), event.to_json());
+    /// ```
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        object.insert("event".into(), self.event_type().into());
+        object.insert("data".into(), self.data.into());
+        object.insert("id".into(), self.id.into());
+        if let Some(retry) = self.retry {
+            object.insert("retry".into(), retry.into());
+        }
+        serde_json::Value::Object(object)
+    }
+
+    fn fmt_fields(&self, mut s: fmt::DebugStruct<'_, '_>) -> fmt::Result {
         s.field("event", &self.event_type())
-            .field("data", &self.data());
+            .field("data", &self.data);
         if !self.id.is_empty() {
-            s.field("id", &self.id());
+            s.field("id", &self.id);
         }
         if let Some(retry) = self.retry {
             s.field("retry", &retry);
         }
         s.finish()
+    }
+}
+
+impl fmt::Debug for EventRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_fields(f.debug_struct("EventRef"))
     }
 }
 
@@ -402,7 +521,9 @@ impl core::error::Error for SseError {}
 ///
 /// Methods by role:
 /// * inputs: [`feed`](Self::feed), [`feed_slice`](Self::feed_slice), [`finish`](Self::finish);
-/// * output: [`next_event`](Self::next_event) — call it until `Ok(None)` after every input;
+/// * output: [`next_event_ref`](Self::next_event_ref) (borrowed, no allocation) or
+///   [`next_event`](Self::next_event) (owned) — call one of them until `Ok(None)` after every
+///   input;
 /// * getters: [`last_event_id`](Self::last_event_id),
 ///   [`reconnection_time`](Self::reconnection_time), [`is_mid_event`](Self::is_mid_event),
 ///   [`buffered_len`](Self::buffered_len), [`is_finished`](Self::is_finished),
@@ -417,6 +538,8 @@ pub struct Decoder {
     consumed: u64,
     /// The front chunk's complete lines, validated as UTF-8 once for all of them.
     front_text: Option<ValidText>,
+    /// The buffer of the last chunk's text, for the next one.
+    spare_text: String,
     lines: LineState,
     builder: EventBuilder,
     /// `finish` was called.
@@ -425,46 +548,88 @@ pub struct Decoder {
     done: bool,
 }
 
-/// A run of whole lines of one chunk, validated as UTF-8 in one pass, so that the values of
-/// every line in it can be handed out as `&str` slices of it without validating each again.
+/// The rest of one chunk, validated as UTF-8 in one pass (with SIMD) and copied once into a
+/// string, so that the values of every line in it are `&str` slices of that copy
+/// (borrowed events) without validating each line again. Owned events take reference-counted
+/// slices of the chunk itself (`bytes`).
 #[derive(Debug)]
 struct ValidText {
-    text: ByteString,
+    text: String,
+    /// The same bytes in the chunk.
+    bytes: Bytes,
     /// Where `text` starts in the chunk.
     start: usize,
+    /// Where the next CR in `text` is at or after the read position (`text.len()` if none):
+    /// lines before it end with LF, which one `memchr` finds.
+    next_cr: usize,
 }
 
 impl ValidText {
-    /// Validates `chunk[start..]` up to its last line end (the bytes after it belong to a
-    /// line that ends in a later chunk). Stops early at invalid UTF-8; lines past that point
-    /// are decoded one by one.
-    fn new(chunk: &Bytes, start: usize) -> Self {
-        let rest = &chunk[start..];
-        let end = memchr::memrchr2(b'\n', b'\r', rest).map_or(0, |i| i + 1);
-        let text = match ByteString::try_from(chunk.slice(start..start + end)) {
-            Ok(text) => text,
-            Err(err) => ByteString::try_from(chunk.slice(start..start + err.valid_up_to()))
-                .unwrap_or_default(),
-        };
-        Self { text, start }
+    /// Validates `chunk[start..]` into `text` (a buffer reused from chunk to chunk). Stops
+    /// early at invalid UTF-8 or at a character cut by the end of the chunk; lines past that
+    /// point are decoded one by one.
+    fn new(chunk: &Bytes, start: usize, mut text: String) -> Self {
+        text.clear();
+        if text.capacity() > KEEP_TEXT_CAPACITY {
+            text = String::new();
+        }
+        text.push_str(valid_prefix(&chunk[start..]));
+        let next_cr = memchr::memchr(b'\r', text.as_bytes()).unwrap_or(text.len());
+        Self {
+            bytes: chunk.slice(start..start + text.len()),
+            text,
+            start,
+            next_cr,
+        }
     }
 
-    /// The validated text of `chunk[from..to]`, if it lies inside this run.
-    fn get(&self, from: usize, to: usize) -> Option<&ByteString> {
-        (from >= self.start && to - self.start <= self.text.len()).then_some(&self.text)
+    /// The range `span` of the run as a shared string that refers to the chunk.
+    fn shared(&self, span: (usize, usize)) -> ByteString {
+        let text = self.str(span);
+        ByteString::try_from(self.bytes.slice(span.0..span.0 + text.len()))
+            .unwrap_or_else(|_| ByteString::from(text))
+    }
+
+    /// The validated bytes of `chunk[from..to]`, if they lie inside this run.
+    fn line(&self, from: usize, to: usize) -> Option<&[u8]> {
+        let from = from.checked_sub(self.start)?;
+        self.text.as_bytes().get(from..to - self.start)
+    }
+
+    /// Where `value`, a slice of this run's text, lies in it.
+    fn span_of(&self, value: &[u8]) -> Option<(usize, usize)> {
+        let start = value
+            .as_ptr()
+            .addr()
+            .checked_sub(self.text.as_ptr().addr())?;
+        let end = start + value.len();
+        (end <= self.text.len()).then_some((start, end))
+    }
+
+    fn str(&self, (start, end): (usize, usize)) -> &str {
+        self.text.get(start..end).unwrap_or_default()
     }
 }
 
 /// Where the bytes of a line are, which decides how its values are kept.
 #[derive(Clone, Copy)]
 enum Source<'a> {
-    /// Inside a validated run of one chunk: values are `&str` slices of it (no copy, no
-    /// validation).
-    Valid(&'a ByteString),
-    /// Inside one chunk, not yet validated: values are validated slices of the chunk.
-    Chunk(&'a Bytes),
-    /// Copied from several chunks: values are copied.
-    Copied,
+    /// Inside the front chunk's validated run (the line is a slice of its text): values are
+    /// kept as ranges of it.
+    Valid(&'a ValidText),
+    /// Anywhere else (a line copied from several chunks, or past invalid UTF-8): values are
+    /// decoded into the builder's buffers. Carries the front chunk's run, if any, which earlier
+    /// values of the event may still point into.
+    Raw(Option<&'a ValidText>),
+}
+
+impl<'a> Source<'a> {
+    fn front(self) -> Option<&'a ValidText> {
+        match self {
+            Self::Valid(valid) => Some(valid),
+            Self::Raw(front) => front,
+        }
+    }
 }
 
 /// Where the line splitter stands between chunks.
@@ -482,27 +647,118 @@ struct LineState {
     bom_seen: Option<u8>,
 }
 
-/// The buffers of the event being built, and what persists across events.
+/// One text field of the event being built (its type, or its data).
+#[derive(Debug, Default)]
+struct Field {
+    slot: Slot,
+    /// The value when `slot` is [`Slot::Buf`]; kept between events for its capacity.
+    buf: String,
+}
+
+/// Where a [`Field`]'s value is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Slot {
+    /// No line set it.
+    #[default]
+    Empty,
+    /// A range of the front chunk's validated run.
+    Span(usize, usize),
+    /// In the field's buffer.
+    Buf,
+}
+
+impl Field {
+    fn is_set(&self) -> bool {
+        self.slot != Slot::Empty
+    }
+
+    fn as_str<'a>(&'a self, front: Option<&'a ValidText>) -> &'a str {
+        match self.slot {
+            Slot::Empty => "",
+            Slot::Span(start, end) => front.map_or("", |valid| valid.str((start, end))),
+            Slot::Buf => &self.buf,
+        }
+    }
+
+    /// Sets the value to `value`.
+    fn set(&mut self, value: &[u8], source: Source<'_>) {
+        if let Source::Valid(valid) = source
+            && let Some((start, end)) = valid.span_of(value)
+        {
+            self.slot = Slot::Span(start, end);
+        } else {
+            self.buf.clear();
+            push_lossy(&mut self.buf, value);
+            self.slot = Slot::Buf;
+        }
+    }
+
+    /// Appends LF and `value` to a value that is set.
+    fn append_line(&mut self, value: &[u8], source: Source<'_>) {
+        self.materialize(source.front());
+        self.buf.push('\n');
+        match source {
+            Source::Valid(valid) => match valid.span_of(value) {
+                Some(span) => self.buf.push_str(valid.str(span)),
+                None => push_lossy(&mut self.buf, value),
+            },
+            Source::Raw(_) => push_lossy(&mut self.buf, value),
+        }
+    }
+
+    /// Copies a value that points into the front chunk into the buffer, before that chunk
+    /// goes.
+    fn materialize(&mut self, front: Option<&ValidText>) {
+        if let Slot::Span(start, end) = self.slot {
+            self.buf.clear();
+            if let Some(valid) = front {
+                self.buf.push_str(valid.str((start, end)));
+            }
+            self.slot = Slot::Buf;
+        }
+    }
+
+    /// The value as an owned string: a shared slice of the front chunk when it lies in one,
+    /// else the buffer itself (moved, not copied).
+    fn take_shared(&mut self, front: Option<&ValidText>) -> ByteString {
+        match self.slot {
+            Slot::Empty => ByteString::new(),
+            Slot::Span(start, end) => match front {
+                Some(valid) => valid.shared((start, end)),
+                None => ByteString::new(),
+            },
+            Slot::Buf => ByteString::from(core::mem::take(&mut self.buf)),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.slot = Slot::Empty;
+        self.buf.clear();
+        if self.buf.capacity() > KEEP_LINE_CAPACITY {
+            self.buf = String::new();
+        }
+    }
+}
+
+/// The fields of the event being built, and what persists across events.
 #[derive(Debug)]
 struct EventBuilder {
-    data: Data,
-    event_type: ByteString,
+    data: Field,
+    event_type: Field,
+    /// Length of the current type, for the event size limit.
+    type_len: usize,
     /// Bytes of data and type so far, for the event size limit.
     size: usize,
     /// The last valid `retry` of the current block.
     block_retry: Option<u64>,
+    /// The event in `data` and `event_type` was dispatched and not yet handed out.
+    dispatched: bool,
+    /// The `retry` of the dispatched event.
+    retry: Option<u64>,
     last_event_id: ByteString,
     reconnection_time: Option<u64>,
     /// An error dropped the current event: ignore lines up to the next blank one.
     skipping_event: bool,
-}
-
-/// The data buffer: empty, one line (kept as a slice of the input), or several lines.
-#[derive(Debug)]
-enum Data {
-    Empty,
-    One(ByteString),
-    Many(String),
 }
 
 impl Default for Decoder {
@@ -527,6 +783,7 @@ impl Decoder {
             pos: 0,
             consumed: 0,
             front_text: None,
+            spare_text: String::new(),
             lines: LineState {
                 partial: BytesMut::new(),
                 line_start: 0,
@@ -535,10 +792,13 @@ impl Decoder {
                 bom_seen: Some(0),
             },
             builder: EventBuilder {
-                data: Data::Empty,
-                event_type: ByteString::new(),
+                data: Field::default(),
+                event_type: Field::default(),
+                type_len: 0,
                 size: 0,
                 block_retry: None,
+                dispatched: false,
+                retry: None,
                 last_event_id: ByteString::new(),
                 reconnection_time: None,
                 skipping_event: false,
@@ -554,8 +814,7 @@ impl Decoder {
         &self.config
     }
 
-    /// Adds the next chunk of the stream. The chunk is kept (not copied) until it is read;
-    /// events whose lines lie within it borrow from it.
+    /// Adds the next chunk of the stream. The chunk is kept (not copied) until it is read.
     ///
     /// Feeding after [`finish`](Self::finish) is a caller bug: the bytes are ignored (and a
     /// debug build panics).
@@ -609,10 +868,10 @@ impl Decoder {
     /// this says the stream was cut inside an event.
     #[must_use]
     pub fn is_mid_event(&self) -> bool {
+        let builder = &self.builder;
         !self.lines.partial.is_empty()
             || self.lines.skipping_line
-            || !matches!(self.builder.data, Data::Empty)
-            || !self.builder.event_type.is_empty()
+            || (!builder.dispatched && (builder.data.is_set() || builder.type_len > 0))
     }
 
     /// Bytes held: unread input plus the partial line and the event being built.
@@ -622,40 +881,138 @@ impl Decoder {
         unread + self.lines.partial.len() + self.builder.size
     }
 
-    /// The next dispatched event, `Ok(None)` when more input is needed (or, after
+    /// The next dispatched event, owned: `Ok(None)` when more input is needed (or, after
     /// [`finish`](Self::finish), when the stream is over), or an error for a line or event
     /// that broke a limit or (in strict mode) was not UTF-8. After an error, call again: the
     /// decoder resumes at the next event.
+    ///
+    /// The event's strings are shared slices of the input chunk when its lines sat in one
+    /// chunk (a reference count, no copy). To look at each event and move
+    /// on, [`next_event_ref`](Self::next_event_ref) is cheaper.
     ///
     /// # Errors
     ///
     /// [`SseError`] as described on each variant.
     pub fn next_event(&mut self) -> Result<Option<Event>, SseError> {
+        if !self.advance()? {
+            return Ok(None);
+        }
+        let front = self.front_text.as_ref();
+        let builder = &mut self.builder;
+        builder.dispatched = false;
+        let event_type = known_event_type(builder.event_type.as_str(front))
+            .unwrap_or_else(|| builder.event_type.take_shared(front));
+        let event = Event {
+            event_type,
+            data: builder.data.take_shared(front),
+            id: builder.last_event_id.clone(),
+            retry: builder.retry.take(),
+        };
+        builder.data.clear();
+        builder.event_type.clear();
+        Ok(Some(event))
+    }
+
+    /// The next dispatched event, borrowed from the decoder: like
+    /// [`next_event`](Self::next_event), but the event's strings point into the decoder (its
+    /// current chunk or its buffers), so it costs no allocation and no reference count, and it
+    /// lives until the next call on the decoder. [`EventRef::to_event`] keeps a copy.
+    ///
+    /// ```
+    /// use stream_core::sse::Decoder;
+    ///
+    /// let mut decoder = Decoder::new();
+    /// decoder.feed("event: ping\ndata: {}\n\ndata: a\ndata: b\n\n");
+    /// let mut seen = Vec::new();
+    /// while let Some(event) = decoder.next_event_ref()? {
+    ///     seen.push(format!("{}={}", event.event_type(), event.data()));
+    /// }
+    /// assert_eq!(seen, ["ping={}", "message=a\nb"]);
+    /// # Ok::<(), stream_core::sse::SseError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SseError`] as described on each variant.
+    pub fn next_event_ref(&mut self) -> Result<Option<EventRef<'_>>, SseError> {
+        if !self.advance()? {
+            return Ok(None);
+        }
+        let front = self.front_text.as_ref();
+        let builder = &self.builder;
+        Ok(Some(EventRef {
+            event_type: builder.event_type.as_str(front),
+            data: builder.data.as_str(front),
+            id: &builder.last_event_id,
+            retry: builder.retry,
+        }))
+    }
+
+    /// Reads input until an event is dispatched (`Ok(true)`; it is in the builder, to be
+    /// handed out) or the input runs out (`Ok(false)`).
+    fn advance(&mut self) -> Result<bool, SseError> {
         let Self {
             config,
             input,
             pos,
             consumed,
             front_text,
+            spare_text,
             lines,
             builder,
             ended,
             done,
         } = self;
+        if builder.dispatched {
+            builder.dispatched = false;
+            builder.retry = None;
+            builder.data.clear();
+            builder.event_type.clear();
+        }
         loop {
             let Some(chunk) = input.front() else {
                 if *ended && !*done {
                     *done = true;
                     return builder.end_of_stream(lines, config);
                 }
-                return Ok(None);
+                return Ok(false);
             };
             if *pos >= chunk.len() {
+                if let Some(valid) = front_text.take() {
+                    builder.data.materialize(Some(&valid));
+                    builder.event_type.materialize(Some(&valid));
+                    *spare_text = valid.text;
+                }
                 *consumed += chunk.len() as u64;
                 *pos = 0;
-                *front_text = None;
                 input.pop_front();
                 continue;
+            }
+            if lines.partial.is_empty()
+                && !lines.skipping_line
+                && !lines.after_cr
+                && lines.bom_seen.is_none()
+            {
+                let valid = front_text.get_or_insert_with(|| {
+                    ValidText::new(chunk, *pos, core::mem::take(spare_text))
+                });
+                if let Some(at) = pos.checked_sub(valid.start)
+                    && at < valid.text.len()
+                {
+                    match builder.whole_lines(valid, at, *consumed, lines, config) {
+                        (at, Ok(false)) if at == valid.text.len() => {
+                            *pos = valid.start + at;
+                            continue;
+                        }
+                        // A line the general path below handles (a CR at the end of the run,
+                        // or a line over the limit).
+                        (at, Ok(false)) => *pos = valid.start + at,
+                        (at, result) => {
+                            *pos = valid.start + at;
+                            return result;
+                        }
+                    }
+                }
             }
             let rest = &chunk[*pos..];
 
@@ -731,11 +1088,18 @@ impl Decoder {
                         offset: line_offset,
                     })
                 } else {
-                    let valid = front_text.get_or_insert_with(|| ValidText::new(chunk, *pos));
-                    let source = valid
-                        .get(*pos, line_end)
-                        .map_or(Source::Chunk(chunk), Source::Valid);
-                    builder.line(&chunk[*pos..line_end], source, line_offset, config)
+                    let valid = front_text.get_or_insert_with(|| {
+                        ValidText::new(chunk, *pos, core::mem::take(spare_text))
+                    });
+                    match valid.line(*pos, line_end) {
+                        Some(line) => builder.line(line, Source::Valid(valid), line_offset, config),
+                        None => builder.line(
+                            &chunk[*pos..line_end],
+                            Source::Raw(Some(valid)),
+                            line_offset,
+                            config,
+                        ),
+                    }
                 }
             } else if lines.partial.len() + end > config.max_line_len {
                 lines.release_partial();
@@ -745,14 +1109,15 @@ impl Decoder {
                 })
             } else {
                 lines.partial.extend_from_slice(&rest[..end]);
-                let result = builder.line(&lines.partial, Source::Copied, line_offset, config);
+                let source = Source::Raw(front_text.as_ref());
+                let result = builder.line(&lines.partial, source, line_offset, config);
                 lines.release_partial();
                 result
             };
             *pos = next;
             match result {
-                Ok(Some(event)) => return Ok(Some(event)),
-                Ok(None) => {}
+                Ok(true) => return Ok(true),
+                Ok(false) => {}
                 Err(err) => {
                     builder.drop_event();
                     return Err(err);
@@ -777,19 +1142,79 @@ impl LineState {
 }
 
 impl EventBuilder {
+    /// The fast path: interprets the complete lines of the front chunk's validated run from
+    /// `at` on, until an event is dispatched, an error, the end of the run, or a line the
+    /// general path must handle. Returns where it stopped (in the run) and what happened; an
+    /// error has already dropped the event.
+    fn whole_lines(
+        &mut self,
+        valid: &mut ValidText,
+        mut at: usize,
+        consumed: u64,
+        lines: &mut LineState,
+        config: &DecoderConfig,
+    ) -> (usize, Result<bool, SseError>) {
+        let len = valid.text.len();
+        while at < len {
+            if valid.next_cr < at {
+                valid.next_cr =
+                    memchr::memchr(b'\r', &valid.text.as_bytes()[at..]).map_or(len, |i| at + i);
+            }
+            let bytes = valid.text.as_bytes();
+            // A blank line needs no search.
+            let found = if bytes[at] == b'\n' {
+                Some(0)
+            } else {
+                memchr::memchr(b'\n', &bytes[at..valid.next_cr])
+            };
+            let (end, next) = match found {
+                Some(i) => (at + i, at + i + 1),
+                None => match bytes.get(valid.next_cr + 1) {
+                    Some(b'\n') => (valid.next_cr, valid.next_cr + 2),
+                    Some(_) => (valid.next_cr, valid.next_cr + 1),
+                    // A CR at the end of the run (or no line end at all).
+                    None => break,
+                },
+            };
+            if end - at > config.max_line_len {
+                break;
+            }
+            let line_offset = lines.line_start;
+            lines.line_start = consumed + (valid.start + next) as u64;
+            let valid: &ValidText = valid;
+            let result = self.line(
+                &valid.text.as_bytes()[at..end],
+                Source::Valid(valid),
+                line_offset,
+                config,
+            );
+            at = next;
+            match result {
+                Ok(false) => {}
+                Ok(true) => return (at, Ok(true)),
+                Err(err) => {
+                    self.drop_event();
+                    return (at, Err(err));
+                }
+            }
+        }
+        (at, Ok(false))
+    }
+
     /// Interprets one complete line (without its line end); `source` says where it lies.
+    /// Returns whether it dispatched an event.
     fn line(
         &mut self,
         line: &[u8],
         source: Source<'_>,
         offset: u64,
         config: &DecoderConfig,
-    ) -> Result<Option<Event>, SseError> {
+    ) -> Result<bool, SseError> {
         if line.is_empty() {
             return Ok(self.dispatch());
         }
         if self.skipping_event {
-            return Ok(None);
+            return Ok(false);
         }
         if config.utf8 == Utf8Mode::Strict
             && !matches!(source, Source::Valid(_))
@@ -800,49 +1225,38 @@ impl EventBuilder {
                 valid_up_to: err.valid_up_to(),
             });
         }
-        let (name, value) = match memchr::memchr(b':', line) {
-            Some(0) => return Ok(None), // A comment.
-            Some(colon) => {
-                let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+        // The two fields of nearly every line are matched before looking for the colon.
+        let (name, value) = if line.starts_with(b"data:") {
+            line.split_at(4)
+        } else if line.starts_with(b"event:") {
+            line.split_at(5)
+        } else {
+            match memchr::memchr(b':', line) {
+                Some(0) => return Ok(false), // A comment.
+                Some(colon) => line.split_at(colon),
+                None => (line, &b""[..]),
             }
-            None => (line, &b""[..]),
         };
+        let value = value.get(1..).unwrap_or_default();
+        let value = value.strip_prefix(b" ").unwrap_or(value);
         match name {
             b"data" => {
-                self.data = match core::mem::replace(&mut self.data, Data::Empty) {
-                    Data::Empty => {
-                        let value = text(value, source);
-                        self.grow(value.len(), offset, config)?;
-                        Data::One(value)
-                    }
-                    Data::One(first) => {
-                        let value = str_of(value, source);
-                        self.grow(1 + value.len(), offset, config)?;
-                        let mut joined = String::with_capacity(first.len() + 1 + value.len());
-                        joined.push_str(&first);
-                        joined.push('\n');
-                        joined.push_str(&value);
-                        Data::Many(joined)
-                    }
-                    Data::Many(mut joined) => {
-                        let value = str_of(value, source);
-                        self.grow(1 + value.len(), offset, config)?;
-                        joined.push('\n');
-                        joined.push_str(&value);
-                        Data::Many(joined)
-                    }
-                };
+                if self.data.is_set() {
+                    self.grow(1 + value.len(), offset, config)?;
+                    self.data.append_line(value, source);
+                } else {
+                    self.grow(value.len(), offset, config)?;
+                    self.data.set(value, source);
+                }
             }
             b"event" => {
-                let value = known_event_type(value).unwrap_or_else(|| text(value, source));
-                let old = core::mem::take(&mut self.event_type);
-                self.size -= old.len();
+                self.size -= core::mem::take(&mut self.type_len);
                 self.grow(value.len(), offset, config)?;
-                self.event_type = value;
+                self.type_len = value.len();
+                self.event_type.set(value, source);
             }
             b"id" if memchr::memchr(0, value).is_none() => {
-                self.last_event_id = text(value, source);
+                self.last_event_id = shared_text(value, source);
             }
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 let millis = value.iter().fold(0u64, |acc, digit| {
@@ -854,7 +1268,7 @@ impl EventBuilder {
             }
             _ => {}
         }
-        Ok(None)
+        Ok(false)
     }
 
     /// Accounts for `added` bytes of event, or reports the event as too large.
@@ -870,32 +1284,27 @@ impl EventBuilder {
     }
 
     /// A blank line: dispatch the event if there is data, and start a new block either way.
-    fn dispatch(&mut self) -> Option<Event> {
+    /// A dispatched event stays in the fields until it is handed out.
+    fn dispatch(&mut self) -> bool {
         let retry = self.block_retry.take();
-        let event_type = core::mem::take(&mut self.event_type);
         self.size = 0;
-        if self.skipping_event {
+        self.type_len = 0;
+        if self.skipping_event || !self.data.is_set() {
             self.skipping_event = false;
-            self.data = Data::Empty;
-            return None;
+            self.data.clear();
+            self.event_type.clear();
+            return false;
         }
-        let data = match core::mem::replace(&mut self.data, Data::Empty) {
-            Data::Empty => return None,
-            Data::One(data) => data,
-            Data::Many(data) => ByteString::from(data),
-        };
-        Some(Event {
-            event_type,
-            data,
-            id: self.last_event_id.clone(),
-            retry,
-        })
+        self.retry = retry;
+        self.dispatched = true;
+        true
     }
 
     /// An error: forget the event being built and ignore lines up to the next blank one.
     fn drop_event(&mut self) {
-        self.data = Data::Empty;
-        self.event_type = ByteString::new();
+        self.data.clear();
+        self.event_type.clear();
+        self.type_len = 0;
         self.size = 0;
         self.block_retry = None;
         self.skipping_event = true;
@@ -906,24 +1315,27 @@ impl EventBuilder {
         &mut self,
         lines: &mut LineState,
         config: &DecoderConfig,
-    ) -> Result<Option<Event>, SseError> {
+    ) -> Result<bool, SseError> {
         if let Some(seen) = lines.bom_seen.take() {
             lines.partial.extend_from_slice(&BOM[..usize::from(seen)]);
         }
-        let mut result = Ok(None);
+        let mut result = Ok(false);
         if config.dispatch_incomplete_at_end {
             if !lines.partial.is_empty() && !lines.skipping_line {
                 let partial = core::mem::take(&mut lines.partial);
-                result = self.line(&partial, Source::Copied, lines.line_start, config);
+                result = self.line(&partial, Source::Raw(None), lines.line_start, config);
             }
-            if matches!(result, Ok(None)) {
+            if matches!(result, Ok(false)) {
                 result = Ok(self.dispatch());
             }
         }
         lines.partial = BytesMut::new();
         lines.skipping_line = false;
-        self.data = Data::Empty;
-        self.event_type = ByteString::new();
+        if !matches!(result, Ok(true)) {
+            self.data.clear();
+            self.event_type.clear();
+        }
+        self.type_len = 0;
         self.size = 0;
         self.block_retry = None;
         result
@@ -931,7 +1343,7 @@ impl EventBuilder {
 }
 
 /// The event names of the Messages streaming API, kept as static strings so that the most
-/// common `event` lines cost neither a slice nor a validation.
+/// common types of owned events cost no reference count.
 const KNOWN_EVENT_TYPES: [&str; 9] = [
     "content_block_delta",
     "content_block_start",
@@ -944,50 +1356,51 @@ const KNOWN_EVENT_TYPES: [&str; 9] = [
     "error",
 ];
 
-fn known_event_type(value: &[u8]) -> Option<ByteString> {
+fn known_event_type(value: &str) -> Option<ByteString> {
     KNOWN_EVENT_TYPES
         .iter()
-        .find(|name| name.as_bytes() == value)
+        .find(|name| **name == value)
         .map(|name| ByteString::from_static(name))
 }
 
-/// The validated `&str` of `value` within a validated run.
-fn valid_str<'a>(value: &[u8], text: &'a ByteString) -> Option<&'a str> {
-    let start = value.as_ptr().addr().checked_sub(text.as_ptr().addr())?;
-    text.get(start..start + value.len())
+/// The longest valid UTF-8 prefix of `bytes` (all of it, normally), found with SIMD.
+fn valid_prefix(bytes: &[u8]) -> &str {
+    if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
+        return text;
+    }
+    let valid_up_to = match simdutf8::compat::from_utf8(bytes) {
+        Ok(text) => text.len(),
+        Err(err) => err.valid_up_to(),
+    };
+    simdutf8::basic::from_utf8(&bytes[..valid_up_to]).unwrap_or_default()
 }
 
-/// A field value as text, without copying when it can be a slice of its chunk. Invalid UTF-8
-/// is replaced (strict mode has rejected it before this point).
-fn text(value: &[u8], source: Source<'_>) -> ByteString {
+/// Appends `bytes` to `buf`, each maximal invalid subpart replaced with U+FFFD.
+fn push_lossy(buf: &mut String, bytes: &[u8]) {
+    if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
+        buf.push_str(text);
+        return;
+    }
+    for piece in bytes.utf8_chunks() {
+        buf.push_str(piece.valid());
+        if !piece.invalid().is_empty() {
+            buf.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+}
+
+/// A field value as a shared string: a slice of the validated run when it lies in one, else
+/// decoded (lossily; strict mode has rejected invalid input before this point).
+fn shared_text(value: &[u8], source: Source<'_>) -> ByteString {
     if value.is_empty() {
         return ByteString::new();
     }
-    match source {
-        Source::Valid(text) => {
-            if let Some(valid) = valid_str(value, text) {
-                return text.slice_ref(valid);
-            }
-        }
-        Source::Chunk(chunk) => {
-            if let Ok(text) = ByteString::try_from(chunk.slice_ref(value)) {
-                return text;
-            }
-        }
-        Source::Copied => {}
-    }
-    match String::from_utf8_lossy(value) {
-        Cow::Borrowed(valid) => ByteString::from(valid),
-        Cow::Owned(replaced) => ByteString::from(replaced),
-    }
-}
-
-/// A field value as a borrowed `&str` where it was validated already, else decoded lossily.
-fn str_of<'a>(value: &'a [u8], source: Source<'a>) -> Cow<'a, str> {
-    if let Source::Valid(text) = source
-        && let Some(valid) = valid_str(value, text)
+    if let Source::Valid(valid) = source
+        && let Some(span) = valid.span_of(value)
     {
-        return Cow::Borrowed(valid);
+        return valid.shared(span);
     }
-    String::from_utf8_lossy(value)
+    let mut text = String::new();
+    push_lossy(&mut text, value);
+    ByteString::from(text)
 }

@@ -17,13 +17,33 @@ enum Out {
     Error(SseError),
 }
 
+/// Decodes `pieces` with the owned API and with the borrowed one; both must agree.
 fn run(config: &DecoderConfig, pieces: &[&[u8]]) -> Vec<Out> {
+    let owned = run_with(config, pieces, false);
+    assert_eq!(
+        run_with(config, pieces, true),
+        owned,
+        "next_event_ref and next_event differ"
+    );
+    owned
+}
+
+fn run_with(config: &DecoderConfig, pieces: &[&[u8]], borrowed: bool) -> Vec<Out> {
     let mut decoder = Decoder::with_config(config.clone());
     let mut out = Vec::new();
     let drain = |decoder: &mut Decoder, out: &mut Vec<Out>| {
         loop {
-            match decoder.next_event() {
-                Ok(Some(event)) => out.push(Out::Event(RefEvent::from_event(&event))),
+            let next = if borrowed {
+                decoder
+                    .next_event_ref()
+                    .map(|e| e.map(RefEvent::from_event))
+            } else {
+                decoder
+                    .next_event()
+                    .map(|e| e.map(|e| RefEvent::from_event(e.as_event_ref())))
+            };
+            match next {
+                Ok(Some(event)) => out.push(Out::Event(event)),
                 Ok(None) => break,
                 Err(err) => out.push(Out::Error(err)),
             }

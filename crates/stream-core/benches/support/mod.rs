@@ -222,3 +222,52 @@ pub(crate) fn split(body: &Bytes, chunk_len: usize) -> Vec<Bytes> {
         .map(|start| body.slice(start..body.len().min(start + chunk_len)))
         .collect()
 }
+
+/// The environment variable that sets how many interleaved rounds [`interleaved`] runs.
+pub(crate) const ROUNDS_ENV: &str = "SSE_BENCH_ROUNDS";
+
+/// How many interleaved rounds to run: `SSE_BENCH_ROUNDS` (default 10) under `cargo bench`,
+/// one when the benchmark runs as a test (`cargo test --benches`).
+pub(crate) fn rounds_from_env() -> usize {
+    if !std::env::args().any(|arg| arg == "--bench") {
+        return 1;
+    }
+    std::env::var(ROUNDS_ENV)
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(10)
+}
+
+/// Ratios that the shared machine's noise skews less than criterion's one-after-the-other
+/// groups: every candidate runs once per round, in turn, and each keeps its fastest round.
+/// Prints a Markdown table (best time, throughput over `bytes`, and the first candidate's
+/// speed as a multiple of each) on stderr, headed by `title`.
+// Benchmarks time themselves; the core's clock ban (clippy.toml) is about the library.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn interleaved(
+    title: &str,
+    bytes: usize,
+    rounds: usize,
+    candidates: &[(&str, &dyn Fn())],
+) {
+    let mut best = vec![std::time::Duration::MAX; candidates.len()];
+    for _ in 0..rounds {
+        for ((_, run), best) in candidates.iter().zip(&mut best) {
+            let start = std::time::Instant::now();
+            run();
+            *best = (*best).min(start.elapsed());
+        }
+    }
+    eprintln!("\n{title}: best of {rounds} interleaved rounds\n");
+    eprintln!("| candidate | best time | throughput | first ÷ this (speed) |");
+    eprintln!("|---|---|---|---|");
+    for ((name, _), time) in candidates.iter().zip(&best) {
+        let secs = time.as_secs_f64();
+        eprintln!(
+            "| {name} | {:.2} ms | {:.1} MiB/s | {:.2}× |",
+            secs * 1e3,
+            bytes as f64 / secs / (1024.0 * 1024.0),
+            secs / best[0].as_secs_f64()
+        );
+    }
+}

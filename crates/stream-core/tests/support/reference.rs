@@ -20,7 +20,7 @@ pub(crate) struct RefEvent {
 
 impl RefEvent {
     /// The same fields taken from a production event.
-    pub(crate) fn from_event(event: &stream_core::sse::Event) -> Self {
+    pub(crate) fn from_event(event: stream_core::sse::EventRef<'_>) -> Self {
         Self {
             event: event.event_type().to_owned(),
             data: event.data().to_owned(),
