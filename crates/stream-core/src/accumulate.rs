@@ -639,17 +639,23 @@ fn apply_delta(
         }))
     };
     match delta {
+        // A block that has the string already takes the delta (one lookup, the common case);
+        // else only a block of the right kind does, and the field is created.
         Delta::Text(text) => {
-            if block.kind() != BlockKind::Text && block.text().is_none() {
-                return mismatch(block);
+            if !block.append_to_str("text", text) {
+                if block.kind() != BlockKind::Text {
+                    return mismatch(block);
+                }
+                block.append_str("text", text);
             }
-            block.append_str("text", text);
         }
         Delta::Thinking(text) => {
-            if block.kind() != BlockKind::Thinking && block.thinking().is_none() {
-                return mismatch(block);
+            if !block.append_to_str("thinking", text) {
+                if block.kind() != BlockKind::Thinking {
+                    return mismatch(block);
+                }
+                block.append_str("thinking", text);
             }
-            block.append_str("thinking", text);
         }
         Delta::Signature(signature) => {
             if block.kind() != BlockKind::Thinking && block.signature().is_none() {

@@ -33,6 +33,8 @@ use core::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+mod fast;
+
 /// A JSON object.
 pub type JsonObject = Map<String, Value>;
 
@@ -248,6 +250,16 @@ impl StreamEvent {
     /// # Ok::<(), stream_core::messages::EventError>(())
     /// ```
     pub fn parse(event_type: &str, data: &str) -> Result<Self, EventError> {
+        if event_type == "content_block_delta"
+            && let Some((index, delta)) = fast::content_block_delta(data)
+        {
+            return Ok(Self::ContentBlockDelta { index, delta });
+        }
+        Self::parse_general(event_type, data)
+    }
+
+    /// [`parse`](Self::parse) without the fast path for common deltas.
+    fn parse_general(event_type: &str, data: &str) -> Result<Self, EventError> {
         let invalid = |source| EventError::InvalidJson {
             event: event_type.to_string(),
             source,
@@ -621,6 +633,17 @@ impl ContentBlock {
 
     fn str_field(&self, key: &str) -> Option<&str> {
         self.json.get(key).and_then(Value::as_str)
+    }
+
+    /// Appends to a string field that exists; says whether it did.
+    pub(crate) fn append_to_str(&mut self, key: &str, more: &str) -> bool {
+        match self.json.get_mut(key) {
+            Some(Value::String(text)) => {
+                text.push_str(more);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Appends to a string field, creating it when it is absent or not a string.
