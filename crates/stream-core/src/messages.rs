@@ -253,7 +253,14 @@ impl StreamEvent {
         if event_type == "content_block_delta"
             && let Some((index, delta)) = fast::content_block_delta(data)
         {
-            return Ok(Self::ContentBlockDelta { index, delta });
+            let event = Self::ContentBlockDelta { index, delta };
+            // Debug builds (tests, fuzzing) check the fast path against the general one.
+            debug_assert_eq!(
+                Self::parse_general(event_type, data).ok().as_ref(),
+                Some(&event),
+                "the fast path disagrees on {data}"
+            );
+            return Ok(event);
         }
         Self::parse_general(event_type, data)
     }
