@@ -1203,6 +1203,7 @@ impl EventBuilder {
 
     /// Interprets one complete line (without its line end); `source` says where it lies.
     /// Returns whether it dispatched an event.
+    #[inline(always)]
     fn line(
         &mut self,
         line: &[u8],

@@ -19,6 +19,50 @@ use super::Delta;
 /// The index and delta of a `content_block_delta` of the common shape, or `None` for anything
 /// else.
 pub(super) fn content_block_delta(data: &str) -> Option<(usize, Delta)> {
+    compact(data).or_else(|| any_layout(data))
+}
+
+/// The compact layout the API sends, keys in its order and no whitespace: compared as
+/// fixed text, so only the index and the string value are read.
+fn compact(data: &str) -> Option<(usize, Delta)> {
+    const START: &[u8] = br#"{"type":"content_block_delta","index":"#;
+    const DELTA: &[u8] = br#","delta":{"type":""#;
+    let mut cursor = Cursor {
+        bytes: data.as_bytes(),
+        data,
+        at: START.len(),
+    };
+    if !cursor.bytes.starts_with(START) {
+        return None;
+    }
+    let index = cursor.unsigned()?;
+    cursor
+        .bytes
+        .get(cursor.at..)?
+        .starts_with(DELTA)
+        .then_some(())?;
+    cursor.at += DELTA.len();
+    let rest = &cursor.bytes[cursor.at..];
+    let (kind, skip): (fn(String) -> Delta, usize) = if rest.starts_with(br#"text_delta","text":"#)
+    {
+        (Delta::Text, br#"text_delta","text":"#.len())
+    } else if rest.starts_with(br#"input_json_delta","partial_json":"#) {
+        (
+            Delta::InputJson,
+            br#"input_json_delta","partial_json":"#.len(),
+        )
+    } else if rest.starts_with(br#"thinking_delta","thinking":"#) {
+        (Delta::Thinking, br#"thinking_delta","thinking":"#.len())
+    } else {
+        return None;
+    };
+    cursor.at += skip;
+    let text = cursor.string()?;
+    (cursor.bytes.get(cursor.at..)? == b"}}").then(|| (index, kind(text)))
+}
+
+/// Any key order and whitespace.
+fn any_layout(data: &str) -> Option<(usize, Delta)> {
     let mut cursor = Cursor {
         bytes: data.as_bytes(),
         data,
@@ -235,10 +279,18 @@ mod tests {
             r#"{"type":"content_block_delta","index":1,"delta":{"type":"thinking_delta","thinking":"hmm 中文 🦀"}}"#,
             r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}"#,
             r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\ud83e\udd80"}}"#,
+            r#"{"type":"content_block_delta","index":7,"delta":{"type":"input_json_delta","partial_json":"{\"a\": [1, 2"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"x\ty"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}} "#,
         ] {
             let fast = content_block_delta(data);
             assert!(fast.is_some(), "not taken: {data}");
             assert_eq!(fast, general(data), "{data}");
+            assert_eq!(any_layout(data), fast, "{data}");
+            if data.starts_with(r#"{"type":"content_block_delta","index":"#) && data.ends_with("}}")
+            {
+                assert_eq!(compact(data), fast, "{data}");
+            }
         }
     }
 
@@ -287,6 +339,10 @@ mod tests {
         for data in [
             // Other keys, kinds, fields, duplicates and nulls.
             r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"},"extra":1}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a","x":1}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"#,
+            r#"{"type":"content_block_delta","index":00,"delta":{"type":"text_delta","text":"a"}}"#,
             r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"s"}}"#,
             r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","thinking":"a"}}"#,
             r#"{"type":"content_block_delta","index":0,"index":1,"delta":{"type":"text_delta","text":"a"}}"#,
@@ -311,6 +367,7 @@ mod tests {
             "",
         ] {
             assert_eq!(content_block_delta(data), None, "taken: {data}");
+            assert_eq!(compact(data), None, "taken: {data}");
             // Whatever the general path makes of it is what the caller gets.
             let parsed = StreamEvent::parse("content_block_delta", data);
             let general = StreamEvent::parse_general("content_block_delta", data);
