@@ -1155,50 +1155,59 @@ impl EventBuilder {
         config: &DecoderConfig,
     ) -> (usize, Result<bool, SseError>) {
         let len = valid.text.len();
-        while at < len {
+        let result = loop {
+            if at >= len {
+                break Ok(false);
+            }
             if valid.next_cr < at {
                 valid.next_cr =
                     memchr::memchr(b'\r', &valid.text.as_bytes()[at..]).map_or(len, |i| at + i);
             }
+            let valid: &ValidText = valid;
             let bytes = valid.text.as_bytes();
-            // A blank line needs no search.
-            let found = if bytes[at] == b'\n' {
-                Some(0)
-            } else {
-                memchr::memchr(b'\n', &bytes[at..valid.next_cr])
-            };
-            let (end, next) = match found {
+            if bytes[at] == b'\n' {
+                // A blank line needs no search.
+                at += 1;
+                if self.dispatch() {
+                    break Ok(true);
+                }
+                continue;
+            }
+            let (end, next) = match memchr::memchr(b'\n', &bytes[at..valid.next_cr]) {
                 Some(i) => (at + i, at + i + 1),
                 None => match bytes.get(valid.next_cr + 1) {
                     Some(b'\n') => (valid.next_cr, valid.next_cr + 2),
                     Some(_) => (valid.next_cr, valid.next_cr + 1),
                     // A CR at the end of the run (or no line end at all).
-                    None => break,
+                    None => break Ok(false),
                 },
             };
             if end - at > config.max_line_len {
-                break;
+                break Ok(false);
             }
-            let line_offset = lines.line_start;
-            lines.line_start = consumed + (valid.start + next) as u64;
-            let valid: &ValidText = valid;
-            let result = self.line(
-                &valid.text.as_bytes()[at..end],
-                Source::Valid(valid),
-                line_offset,
-                config,
-            );
+            let line = &bytes[at..end];
+            let offset = consumed + (valid.start + at) as u64;
             at = next;
+            // The commonest line, a `data` line while no error is being skipped, inline.
+            let result = match line.strip_prefix(b"data:") {
+                Some(value) if !self.skipping_event => {
+                    let value = value.strip_prefix(b" ").unwrap_or(value);
+                    self.data_line(value, Source::Valid(valid), offset, config)
+                        .map(|()| false)
+                }
+                _ => self.line(line, Source::Valid(valid), offset, config),
+            };
             match result {
                 Ok(false) => {}
-                Ok(true) => return (at, Ok(true)),
+                Ok(true) => break Ok(true),
                 Err(err) => {
                     self.drop_event();
-                    return (at, Err(err));
+                    break Err(err);
                 }
             }
-        }
-        (at, Ok(false))
+        };
+        lines.line_start = consumed + (valid.start + at) as u64;
+        (at, result)
     }
 
     /// Interprets one complete line (without its line end); `source` says where it lies.
@@ -1241,15 +1250,7 @@ impl EventBuilder {
         let value = value.get(1..).unwrap_or_default();
         let value = value.strip_prefix(b" ").unwrap_or(value);
         match name {
-            b"data" => {
-                if self.data.is_set() {
-                    self.grow(1 + value.len(), offset, config)?;
-                    self.data.append_line(value, source);
-                } else {
-                    self.grow(value.len(), offset, config)?;
-                    self.data.set(value, source);
-                }
-            }
+            b"data" => self.data_line(value, source, offset, config)?,
             b"event" => {
                 self.size -= core::mem::take(&mut self.type_len);
                 self.grow(value.len(), offset, config)?;
@@ -1270,6 +1271,25 @@ impl EventBuilder {
             _ => {}
         }
         Ok(false)
+    }
+
+    /// A `data` field: the first sets the data buffer, later ones append LF and the value.
+    #[inline(always)]
+    fn data_line(
+        &mut self,
+        value: &[u8],
+        source: Source<'_>,
+        offset: u64,
+        config: &DecoderConfig,
+    ) -> Result<(), SseError> {
+        if self.data.is_set() {
+            self.grow(1 + value.len(), offset, config)?;
+            self.data.append_line(value, source);
+        } else {
+            self.grow(value.len(), offset, config)?;
+            self.data.set(value, source);
+        }
+        Ok(())
     }
 
     /// Accounts for `added` bytes of event, or reports the event as too large.
