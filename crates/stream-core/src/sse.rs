@@ -41,18 +41,21 @@
 //!   than [`DecoderConfig::max_event_size`] is a typed error ([`SseError`]); the decoder then
 //!   drops that event, discards input up to the next blank line without buffering it, and goes
 //!   on ([`SseError::can_resync`]).
-//! * **Zero-copy where possible.** Each chunk's complete lines are validated as UTF-8 once (with
-//!   SIMD) into one string per chunk. [`next_event_ref`](Decoder::next_event_ref) hands out
-//!   [`EventRef`]s whose strings are `&str` slices of it: no allocation, no reference count.
-//!   [`next_event`](Decoder::next_event) hands out owned [`Event`]s whose type, data and ID are
-//!   reference-counted slices of the input chunk itself. Either way, an event with one `data` line that sits in one
-//!   chunk costs no allocation; the decoder's own buffers (for events that span chunks or have
-//!   several `data` lines) are reused from event to event.
+//! * **Zero-copy where possible.** The complete lines of each chunk are validated as UTF-8 once
+//!   (with SIMD) and copied into one reused string, 64 KiB at a time.
+//!   [`next_event_ref`](Decoder::next_event_ref) hands out [`EventRef`]s whose strings are
+//!   `&str` slices of it: no allocation, no reference count. [`next_event`](Decoder::next_event)
+//!   hands out owned [`Event`]s whose type, data and ID are reference-counted slices of the input
+//!   chunk itself. Either way, an event with one `data` line that sits in one chunk costs no
+//!   allocation; the decoder's own buffers (for events that span chunks or have several `data`
+//!   lines) are reused from event to event.
 //! * **UTF-8.** Lossy by default (each maximal invalid subpart becomes U+FFFD, as in
 //!   [`String::from_utf8_lossy`]); [`Utf8Mode::Strict`] makes invalid input an error instead.
 //!
 //! The decoder keeps whatever has been [fed](Decoder::feed) until it is drained: feed one chunk,
-//! drain it, then feed the next, and memory stays at one chunk plus the limits.
+//! drain it, then feed the next, and memory stays at one chunk plus the limits, plus a copy of
+//! at most 64 KiB of the chunk being read (a long chunk is validated and copied a window at a
+//! time).
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -70,8 +73,9 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 /// A partial-line buffer that grew past this is released after use rather than kept.
 const KEEP_LINE_CAPACITY: usize = 64 * 1024;
-/// The buffer of a chunk's validated text is kept for the next chunk up to this capacity.
-const KEEP_TEXT_CAPACITY: usize = 256 * 1024;
+/// The most of a chunk validated and copied at a time: the copy is bounded whatever the
+/// chunk size, and a long chunk is read a window at a time.
+const TEXT_WINDOW: usize = 64 * 1024;
 
 /// How the decoder treats bytes that are not valid UTF-8.
 ///
@@ -548,8 +552,8 @@ pub struct Decoder {
     done: bool,
 }
 
-/// The rest of one chunk, validated as UTF-8 in one pass (with SIMD) and copied once into a
-/// string, so that the values of every line in it are `&str` slices of that copy
+/// The whole lines of a window of one chunk (at most [`TEXT_WINDOW`] bytes), validated as
+/// UTF-8 in one pass (with SIMD) and copied once into a string, so that the values of every line in it are `&str` slices of that copy
 /// (borrowed events) without validating each line again. Owned events take reference-counted
 /// slices of the chunk itself (`bytes`).
 #[derive(Debug)]
@@ -559,26 +563,31 @@ struct ValidText {
     bytes: Bytes,
     /// Where `text` starts in the chunk.
     start: usize,
+    /// The chunk goes on past what this window validated (it was cut at the window size, at
+    /// invalid UTF-8 or inside a character): past `text`, a new window may start.
+    more: bool,
     /// Where the next CR in `text` is at or after the read position (`text.len()` if none):
     /// lines before it end with LF, which one `memchr` finds.
     next_cr: usize,
 }
 
 impl ValidText {
-    /// Validates `chunk[start..]` into `text` (a buffer reused from chunk to chunk). Stops
-    /// early at invalid UTF-8 or at a character cut by the end of the chunk; lines past that
-    /// point are decoded one by one.
+    /// Validates up to [`TEXT_WINDOW`] bytes of `chunk[start..]` and copies their whole lines
+    /// into `text` (a buffer reused from window to window). Stops early at invalid UTF-8 or at
+    /// a character cut by the end of the window; the bytes after the last line end belong to a
+    /// line the general path reads.
     fn new(chunk: &Bytes, start: usize, mut text: String) -> Self {
+        let rest = &chunk[start..];
+        let valid = valid_prefix(&rest[..rest.len().min(TEXT_WINDOW)]);
+        let end = memchr::memrchr2(b'\n', b'\r', valid.as_bytes()).map_or(0, |i| i + 1);
         text.clear();
-        if text.capacity() > KEEP_TEXT_CAPACITY {
-            text = String::new();
-        }
-        text.push_str(valid_prefix(&chunk[start..]));
+        text.push_str(valid.get(..end).unwrap_or_default());
         let next_cr = memchr::memchr(b'\r', text.as_bytes()).unwrap_or(text.len());
         Self {
             bytes: chunk.slice(start..start + text.len()),
             text,
             start,
+            more: valid.len() < rest.len(),
             next_cr,
         }
     }
@@ -993,10 +1002,21 @@ impl Decoder {
                 && !lines.after_cr
                 && lines.bom_seen.is_none()
             {
-                let valid = front_text.get_or_insert_with(|| {
-                    ValidText::new(chunk, *pos, core::mem::take(spare_text))
-                });
-                if let Some(at) = pos.checked_sub(valid.start)
+                // A new window at the first line of a chunk, and past the end of a window that
+                // did not reach the end of its chunk.
+                let stale = front_text
+                    .as_ref()
+                    .is_none_or(|valid| valid.more && *pos >= valid.start + valid.text.len());
+                if stale {
+                    if let Some(old) = front_text.take() {
+                        builder.data.materialize(Some(&old));
+                        builder.event_type.materialize(Some(&old));
+                        *spare_text = old.text;
+                    }
+                    *front_text = Some(ValidText::new(chunk, *pos, core::mem::take(spare_text)));
+                }
+                if let Some(valid) = front_text.as_mut()
+                    && let Some(at) = pos.checked_sub(valid.start)
                     && at < valid.text.len()
                 {
                     match builder.whole_lines(valid, at, *consumed, lines, config) {
@@ -1253,8 +1273,9 @@ impl EventBuilder {
             b"data" => self.data_line(value, source, offset, config)?,
             b"event" => {
                 self.size -= core::mem::take(&mut self.type_len);
-                self.grow(value.len(), offset, config)?;
-                self.type_len = value.len();
+                let len = decoded_len(value, source);
+                self.grow(len, offset, config)?;
+                self.type_len = len;
                 self.event_type.set(value, source);
             }
             b"id" if memchr::memchr(0, value).is_none() => {
@@ -1282,11 +1303,12 @@ impl EventBuilder {
         offset: u64,
         config: &DecoderConfig,
     ) -> Result<(), SseError> {
+        let len = decoded_len(value, source);
         if self.data.is_set() {
-            self.grow(1 + value.len(), offset, config)?;
+            self.grow(1 + len, offset, config)?;
             self.data.append_line(value, source);
         } else {
-            self.grow(value.len(), offset, config)?;
+            self.grow(len, offset, config)?;
             self.data.set(value, source);
         }
         Ok(())
@@ -1394,6 +1416,26 @@ fn valid_prefix(bytes: &[u8]) -> &str {
         Err(err) => err.valid_up_to(),
     };
     simdutf8::basic::from_utf8(&bytes[..valid_up_to]).unwrap_or_default()
+}
+
+/// The length of a value once decoded: invalid UTF-8 outside the validated text grows by a
+/// replacement character (three bytes) per maximal invalid subpart, and the event size limit
+/// counts what is kept.
+fn decoded_len(value: &[u8], source: Source<'_>) -> usize {
+    if matches!(source, Source::Valid(_)) || simdutf8::basic::from_utf8(value).is_ok() {
+        return value.len();
+    }
+    value
+        .utf8_chunks()
+        .map(|piece| {
+            piece.valid().len()
+                + if piece.invalid().is_empty() {
+                    0
+                } else {
+                    char::REPLACEMENT_CHARACTER.len_utf8()
+                }
+        })
+        .sum()
 }
 
 /// Appends `bytes` to `buf`, each maximal invalid subpart replaced with U+FFFD.

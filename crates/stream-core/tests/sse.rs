@@ -508,6 +508,30 @@ fn event_too_large_errors_and_resyncs() {
 }
 
 #[test]
+fn event_size_counts_replacement_characters() {
+    // Two invalid bytes are kept as two U+FFFD, six bytes: over a limit of four.
+    let config = DecoderConfig::new().max_event_size(4);
+    let got = run_every_way(
+        &config,
+        b"data: \xFF\xFF\n\nevent: \xFF\xFF\ndata: a\n\ndata: \xFF\n\n",
+    );
+    assert_eq!(
+        got,
+        [
+            Out::Error(SseError::EventTooLarge {
+                limit: 4,
+                offset: 0
+            }),
+            Out::Error(SseError::EventTooLarge {
+                limit: 4,
+                offset: 10
+            }),
+            msg("\u{FFFD}"),
+        ]
+    );
+}
+
+#[test]
 fn one_gib_line_stays_bounded() {
     let config = DecoderConfig::new();
     let limit = config.max_line_len_limit();
@@ -539,6 +563,21 @@ fn one_gib_line_stays_bounded() {
 }
 
 // --- Zero copy ---
+
+#[test]
+fn events_after_invalid_utf8_still_borrow_the_chunk() {
+    let chunk = Bytes::from_static(b"data: caf\xC3\n\nevent: e\ndata: payload\n\n");
+    let mut decoder = Decoder::new();
+    decoder.feed(chunk.clone());
+    assert_eq!(decoder.next_event().unwrap().unwrap().data(), "caf\u{FFFD}");
+    let event = decoder.next_event().unwrap().unwrap();
+    assert_eq!(event.data(), "payload");
+    let range = chunk.as_ptr_range();
+    assert!(
+        range.contains(&event.data_bytes().as_ptr()),
+        "data was copied"
+    );
+}
 
 #[test]
 fn event_in_one_chunk_borrows_the_chunk() {
