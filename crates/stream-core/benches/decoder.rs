@@ -197,23 +197,14 @@ fn bench_decoders(c: &mut Criterion) {
         let chunks = support::split(&stream.body, chunk_len);
         check_decoders_agree(&stream, &chunks, chunk_name);
 
-        let runs: Vec<_> = DECODERS
-            .iter()
-            .copied()
+        let candidates: Vec<(&str, DecodeFn)> = DECODERS
+            .into_iter()
             .chain([("memchr_newlines", memchr_tally as DecodeFn)])
-            .map(|(name, decode)| {
-                let chunks = &chunks;
-                (name, move || {
-                    black_box(decode(black_box(chunks)));
-                })
-            })
             .collect();
-        let runs: Vec<(&str, &dyn Fn())> = runs.iter().map(|(n, r)| (*n, r as &dyn Fn())).collect();
         support::interleaved(
             &format!("sse_decode_{chunk_name}_chunks"),
-            stream.body.len(),
-            support::rounds_from_env(),
-            &runs,
+            &chunks,
+            &candidates,
         );
 
         let mut group = c.benchmark_group(format!("sse_decode_{chunk_name}_chunks"));

@@ -218,22 +218,7 @@ fn bench(c: &mut Criterion) {
     for (name, pipeline) in PIPELINES {
         assert_eq!(pipeline(&chunks), expected, "{name} ends differently");
     }
-    let runs: Vec<_> = PIPELINES
-        .iter()
-        .map(|&(name, pipeline)| {
-            let chunks = &chunks;
-            (name, move || {
-                black_box(pipeline(black_box(chunks)));
-            })
-        })
-        .collect();
-    let runs: Vec<(&str, &dyn Fn())> = runs.iter().map(|(n, r)| (*n, r as &dyn Fn())).collect();
-    support::interleaved(
-        "pipeline_8KiB_chunks",
-        stream.body.len(),
-        support::rounds_from_env(),
-        &runs,
-    );
+    support::interleaved("pipeline_8KiB_chunks", &chunks, &PIPELINES);
 
     let mut group = c.benchmark_group("pipeline_8KiB_chunks");
     group

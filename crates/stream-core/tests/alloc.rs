@@ -36,6 +36,23 @@ fn wire(events: usize, ids: bool) -> Bytes {
     Bytes::from(wire.into_bytes())
 }
 
+/// More than `min_events` events were read, with some bytes, and nothing was allocated since
+/// `before`.
+fn assert_no_allocations_since(
+    before: &dhat::HeapStats,
+    events: usize,
+    bytes: usize,
+    min_events: usize,
+) {
+    let allocations = dhat::HeapStats::get().total_blocks - before.total_blocks;
+    assert!(events > min_events, "{events} events");
+    assert!(bytes > 0);
+    assert_eq!(
+        allocations, 0,
+        "{events} events cost {allocations} allocations"
+    );
+}
+
 #[test]
 fn owned_events_in_one_chunk_allocate_nothing() {
     let _one_at_a_time = PROFILER
@@ -62,15 +79,7 @@ fn owned_events_in_one_chunk_allocate_nothing() {
         events += 1;
         bytes += event.data().len() + event.event_type().len() + event.id().len();
     }
-    let after = dhat::HeapStats::get();
-    assert!(events > 300, "{events} events");
-    assert!(bytes > 0);
-    assert_eq!(
-        after.total_blocks - before.total_blocks,
-        0,
-        "{events} events cost {} allocations",
-        after.total_blocks - before.total_blocks
-    );
+    assert_no_allocations_since(&before, events, bytes, 300);
 }
 
 #[test]
@@ -104,15 +113,7 @@ fn borrowed_events_allocate_nothing_even_across_chunks() {
     pass(&mut decoder);
     let before = dhat::HeapStats::get();
     pass(&mut decoder);
-    let after = dhat::HeapStats::get();
-    assert!(events > 4000, "{events} events");
-    assert!(bytes > 0);
-    assert_eq!(
-        after.total_blocks - before.total_blocks,
-        0,
-        "{events} events cost {} allocations",
-        after.total_blocks - before.total_blocks
-    );
+    assert_no_allocations_since(&before, events, bytes, 4000);
 }
 
 #[test]

@@ -238,23 +238,24 @@ pub(crate) fn rounds_from_env() -> usize {
         .unwrap_or(10)
 }
 
+/// A candidate of [`interleaved`]: does its whole job over the chunks.
+pub(crate) type OverChunks<T> = fn(&[Bytes]) -> T;
+
 /// Ratios that the shared machine's noise skews less than criterion's one-after-the-other
-/// groups: every candidate runs once per round, in turn, and each keeps its fastest round.
-/// Prints a Markdown table (best time, throughput over `bytes`, and the first candidate's
-/// speed as a multiple of each) on stderr, headed by `title`.
+/// groups: every candidate runs over `chunks` once per round, in turn, for
+/// [`rounds_from_env`] rounds, and each keeps its fastest round. Prints a Markdown table (best
+/// time, throughput, and the first candidate's speed as a multiple of each) on stderr, headed
+/// by `title`.
 // Benchmarks time themselves; the core's clock ban (clippy.toml) is about the library.
 #[allow(clippy::disallowed_methods)]
-pub(crate) fn interleaved(
-    title: &str,
-    bytes: usize,
-    rounds: usize,
-    candidates: &[(&str, &dyn Fn())],
-) {
+pub(crate) fn interleaved<T>(title: &str, chunks: &[Bytes], candidates: &[(&str, OverChunks<T>)]) {
+    let rounds = rounds_from_env();
+    let bytes: usize = chunks.iter().map(Bytes::len).sum();
     let mut best = vec![std::time::Duration::MAX; candidates.len()];
     for _ in 0..rounds {
         for ((_, run), best) in candidates.iter().zip(&mut best) {
             let start = std::time::Instant::now();
-            run();
+            std::hint::black_box(run(std::hint::black_box(chunks)));
             *best = (*best).min(start.elapsed());
         }
     }

@@ -26,16 +26,7 @@ fn run(config: &DecoderConfig, pieces: &[&[u8]], borrowed: bool) -> Vec<Out> {
     let mut decoder = Decoder::with_config(config.clone());
     let mut out = Vec::new();
     let mut drain = |decoder: &mut Decoder| loop {
-        let next = if borrowed {
-            decoder
-                .next_event_ref()
-                .map(|e| e.map(RefEvent::from_event))
-        } else {
-            decoder
-                .next_event()
-                .map(|e| e.map(|e| RefEvent::from_event(e.as_event_ref())))
-        };
-        match next {
+        match RefEvent::next(decoder, borrowed) {
             Ok(Some(event)) => out.push(Out::Event(event)),
             Ok(None) => break,
             Err(err) => out.push(Out::Error(err)),

@@ -19,6 +19,21 @@ pub(crate) struct RefEvent {
 }
 
 impl RefEvent {
+    /// The decoder's next event through the borrowed API (`next_event_ref`) or the owned one
+    /// (`next_event`), as plain strings.
+    pub(crate) fn next(
+        decoder: &mut stream_core::sse::Decoder,
+        borrowed: bool,
+    ) -> Result<Option<Self>, stream_core::sse::SseError> {
+        if borrowed {
+            decoder.next_event_ref().map(|e| e.map(Self::from_event))
+        } else {
+            decoder
+                .next_event()
+                .map(|e| e.map(|e| Self::from_event(e.as_event_ref())))
+        }
+    }
+
     /// The same fields taken from a production event.
     pub(crate) fn from_event(event: stream_core::sse::EventRef<'_>) -> Self {
         Self {
