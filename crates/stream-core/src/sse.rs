@@ -689,22 +689,26 @@ impl Field {
         }
     }
 
-    /// Sets the value to `value`.
-    fn set(&mut self, value: &[u8], source: Source<'_>) {
+    /// Sets the value to `value`; returns its length once decoded (invalid UTF-8 outside the
+    /// validated text becomes U+FFFD, three bytes per maximal invalid subpart).
+    fn set(&mut self, value: &[u8], source: Source<'_>) -> usize {
         if let Source::Valid(valid) = source
             && let Some((start, end)) = valid.span_of(value)
         {
             self.slot = Slot::Span(start, end);
+            end - start
         } else {
             self.buf.clear();
             push_lossy(&mut self.buf, value);
             self.slot = Slot::Buf;
+            self.buf.len()
         }
     }
 
-    /// Appends LF and `value` to a value that is set.
-    fn append_line(&mut self, value: &[u8], source: Source<'_>) {
+    /// Appends LF and `value` to a value that is set; returns the length added, decoded.
+    fn append_line(&mut self, value: &[u8], source: Source<'_>) -> usize {
         self.materialize(source.front());
+        let before = self.buf.len();
         self.buf.push('\n');
         match source {
             Source::Valid(valid) => match valid.span_of(value) {
@@ -713,6 +717,7 @@ impl Field {
             },
             Source::Raw(_) => push_lossy(&mut self.buf, value),
         }
+        self.buf.len() - before
     }
 
     /// Copies a value that points into the front chunk into the buffer, before that chunk
@@ -943,6 +948,7 @@ impl Decoder {
     /// # Errors
     ///
     /// [`SseError`] as described on each variant.
+    #[inline]
     pub fn next_event_ref(&mut self) -> Result<Option<EventRef<'_>>, SseError> {
         if !self.advance()? {
             return Ok(None);
@@ -1273,10 +1279,9 @@ impl EventBuilder {
             b"data" => self.data_line(value, source, offset, config)?,
             b"event" => {
                 self.size -= core::mem::take(&mut self.type_len);
-                let len = decoded_len(value, source);
+                let len = self.event_type.set(value, source);
                 self.grow(len, offset, config)?;
                 self.type_len = len;
-                self.event_type.set(value, source);
             }
             b"id" if memchr::memchr(0, value).is_none() => {
                 self.last_event_id = shared_text(value, source);
@@ -1303,15 +1308,14 @@ impl EventBuilder {
         offset: u64,
         config: &DecoderConfig,
     ) -> Result<(), SseError> {
-        let len = decoded_len(value, source);
-        if self.data.is_set() {
-            self.grow(1 + len, offset, config)?;
-            self.data.append_line(value, source);
+        // The value is taken first and measured as kept (after U+FFFD replacement); over the
+        // limit, the caller drops the event, so at most one line's worth is held past it.
+        let added = if self.data.is_set() {
+            self.data.append_line(value, source)
         } else {
-            self.grow(len, offset, config)?;
-            self.data.set(value, source);
-        }
-        Ok(())
+            self.data.set(value, source)
+        };
+        self.grow(added, offset, config)
     }
 
     /// Accounts for `added` bytes of event, or reports the event as too large.
@@ -1416,26 +1420,6 @@ fn valid_prefix(bytes: &[u8]) -> &str {
         Err(err) => err.valid_up_to(),
     };
     simdutf8::basic::from_utf8(&bytes[..valid_up_to]).unwrap_or_default()
-}
-
-/// The length of a value once decoded: invalid UTF-8 outside the validated text grows by a
-/// replacement character (three bytes) per maximal invalid subpart, and the event size limit
-/// counts what is kept.
-fn decoded_len(value: &[u8], source: Source<'_>) -> usize {
-    if matches!(source, Source::Valid(_)) || simdutf8::basic::from_utf8(value).is_ok() {
-        return value.len();
-    }
-    value
-        .utf8_chunks()
-        .map(|piece| {
-            piece.valid().len()
-                + if piece.invalid().is_empty() {
-                    0
-                } else {
-                    char::REPLACEMENT_CHARACTER.len_utf8()
-                }
-        })
-        .sum()
 }
 
 /// Appends `bytes` to `buf`, each maximal invalid subpart replaced with U+FFFD.
