@@ -186,6 +186,9 @@ impl Generate {
     /// let text = String::from_utf8(body).unwrap();
     /// assert!(text.starts_with("event: message_start\n"));
     /// assert_eq!(text.matches("event: content_block_delta\n").count(), 3);
+    /// // Deltas are laid out as the API lays them out.
+    /// let prefix = r#"data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""#;
+    /// assert_eq!(text.matches(prefix).count(), 3);
     /// assert!(text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
     /// ```
     #[must_use]
@@ -413,11 +416,28 @@ fn sse(event: &str, data: &Value) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
 }
 
+/// A `content_block_delta` laid out as the API writes it: compact, keys in the API's order
+/// (`type`, `index`, `delta`, and `type` first inside the delta), which is the layout clients
+/// meet in production and the one `stream-core` matches fastest.
 fn delta(index: u64, delta: &Value) -> Bytes {
-    sse(
-        "content_block_delta",
-        &json!({"type": "content_block_delta", "index": index, "delta": delta}),
-    )
+    Bytes::from(format!(
+        "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{}}}\n\n",
+        type_first(delta)
+    ))
+}
+
+/// A JSON object with its `type` key first, then the others (in `serde_json`'s order).
+fn type_first(object: &Value) -> String {
+    let Some(map) = object.as_object() else {
+        return object.to_string();
+    };
+    let fields = map
+        .get_key_value("type")
+        .into_iter()
+        .chain(map.iter().filter(|(key, _)| *key != "type"))
+        .map(|(key, value)| format!("{}:{value}", Value::from(key.as_str())))
+        .collect::<Vec<_>>();
+    format!("{{{}}}", fields.join(","))
 }
 
 impl Iterator for GeneratedEvents {
