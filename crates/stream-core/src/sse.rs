@@ -993,11 +993,7 @@ impl Decoder {
                 return Ok(false);
             };
             if *pos >= chunk.len() {
-                if let Some(valid) = front_text.take() {
-                    builder.data.materialize(Some(&valid));
-                    builder.event_type.materialize(Some(&valid));
-                    *spare_text = valid.text;
-                }
+                builder.retire_window(front_text, spare_text);
                 *consumed += chunk.len() as u64;
                 *pos = 0;
                 input.pop_front();
@@ -1014,11 +1010,7 @@ impl Decoder {
                     .as_ref()
                     .is_none_or(|valid| valid.more && *pos >= valid.start + valid.text.len());
                 if stale {
-                    if let Some(old) = front_text.take() {
-                        builder.data.materialize(Some(&old));
-                        builder.event_type.materialize(Some(&old));
-                        *spare_text = old.text;
-                    }
+                    builder.retire_window(front_text, spare_text);
                     *front_text = Some(ValidText::new(chunk, *pos, core::mem::take(spare_text)));
                 }
                 if let Some(valid) = front_text.as_mut()
@@ -1297,6 +1289,16 @@ impl EventBuilder {
             _ => {}
         }
         Ok(false)
+    }
+
+    /// Drops the front window: values of the event being built that point into it are copied
+    /// out first, and its text buffer is kept in `spare` for the next window.
+    fn retire_window(&mut self, front_text: &mut Option<ValidText>, spare: &mut String) {
+        if let Some(old) = front_text.take() {
+            self.data.materialize(Some(&old));
+            self.event_type.materialize(Some(&old));
+            *spare = old.text;
+        }
     }
 
     /// A `data` field: the first sets the data buffer, later ones append LF and the value.
