@@ -592,6 +592,22 @@ impl ValidText {
         }
     }
 
+    /// If a line ends at `end` (an LF, or a CR the run knows the next byte after), where the
+    /// next line starts. Lines before [`next_cr`](Self::next_cr) can only end with LF.
+    #[inline(always)]
+    fn line_end_at(&self, end: usize) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        match bytes.get(end) {
+            Some(b'\n') if end < self.next_cr => Some(end + 1),
+            Some(b'\r') if end == self.next_cr => match bytes.get(end + 1) {
+                Some(b'\n') => Some(end + 2),
+                Some(_) => Some(end + 1),
+                None => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The range `span` of the run as a shared string that refers to the chunk.
     fn shared(&self, span: (usize, usize)) -> ByteString {
         let text = self.str(span);
@@ -615,6 +631,7 @@ impl ValidText {
         (end <= self.text.len()).then_some((start, end))
     }
 
+    #[inline]
     fn str(&self, (start, end): (usize, usize)) -> &str {
         self.text.get(start..end).unwrap_or_default()
     }
@@ -674,6 +691,8 @@ enum Slot {
     Span(usize, usize),
     /// In the field's buffer.
     Buf,
+    /// One of the Messages API's event names ([`KNOWN_EVENT_TYPES`]); for the type only.
+    Known(&'static str),
 }
 
 impl Field {
@@ -681,11 +700,13 @@ impl Field {
         self.slot != Slot::Empty
     }
 
+    #[inline]
     fn as_str<'a>(&'a self, front: Option<&'a ValidText>) -> &'a str {
         match self.slot {
             Slot::Empty => "",
             Slot::Span(start, end) => front.map_or("", |valid| valid.str((start, end))),
             Slot::Buf => &self.buf,
+            Slot::Known(name) => name,
         }
     }
 
@@ -742,6 +763,7 @@ impl Field {
                 None => ByteString::new(),
             },
             Slot::Buf => ByteString::from(core::mem::take(&mut self.buf)),
+            Slot::Known(name) => ByteString::from_static(name),
         }
     }
 
@@ -773,6 +795,10 @@ struct EventBuilder {
     reconnection_time: Option<u64>,
     /// An error dropped the current event: ignore lines up to the next blank one.
     skipping_event: bool,
+    /// The last two known event names `event` lines set, the latest first: the quick path
+    /// expects the next `event` line to name one of them, and checks that by comparison
+    /// instead of searching for the line end.
+    known_types: [Option<&'static str>; 2],
 }
 
 impl Default for Decoder {
@@ -816,6 +842,7 @@ impl Decoder {
                 last_event_id: ByteString::new(),
                 reconnection_time: None,
                 skipping_event: false,
+                known_types: [None; 2],
             },
             ended: false,
             done: false,
@@ -914,10 +941,8 @@ impl Decoder {
         let front = self.front_text.as_ref();
         let builder = &mut self.builder;
         builder.dispatched = false;
-        let event_type = known_event_type(builder.event_type.as_str(front))
-            .unwrap_or_else(|| builder.event_type.take_shared(front));
         let event = Event {
-            event_type,
+            event_type: builder.event_type.take_shared(front),
             data: builder.data.take_shared(front),
             id: builder.last_event_id.clone(),
             retry: builder.retry.take(),
@@ -984,6 +1009,21 @@ impl Decoder {
             builder.data.clear();
             builder.event_type.clear();
         }
+        // The steady state: the next block has the commonest shape and lies whole in the
+        // front window.
+        if let Some(valid) = front_text.as_mut()
+            && let Some(at) = pos.checked_sub(valid.start)
+            && at < valid.text.len()
+            && at <= valid.next_cr
+            && lines.is_clean()
+            && !builder.skipping_event
+            && !builder.data.is_set()
+            && let Some(next) = builder.quick_block(valid, at, config)
+        {
+            *pos = valid.start + next;
+            lines.line_start = *consumed + *pos as u64;
+            return Ok(true);
+        }
         loop {
             let Some(chunk) = input.front() else {
                 if *ended && !*done {
@@ -999,11 +1039,7 @@ impl Decoder {
                 input.pop_front();
                 continue;
             }
-            if lines.partial.is_empty()
-                && !lines.skipping_line
-                && !lines.after_cr
-                && lines.bom_seen.is_none()
-            {
+            if lines.is_clean() {
                 // A new window at the first line of a chunk, and past the end of a window that
                 // did not reach the end of its chunk.
                 let stale = front_text
@@ -1146,6 +1182,13 @@ impl Decoder {
 }
 
 impl LineState {
+    /// Whether the next line starts in the front chunk with nothing pending: no partial
+    /// line, no line being skipped, no CR awaiting its LF, no BOM being matched.
+    #[inline(always)]
+    fn is_clean(&self) -> bool {
+        self.partial.is_empty() && !self.skipping_line && !self.after_cr && self.bom_seen.is_none()
+    }
+
     fn start_skipping(&mut self) {
         self.skipping_line = true;
         self.release_partial();
@@ -1181,6 +1224,13 @@ impl EventBuilder {
                 valid.next_cr =
                     memchr::memchr(b'\r', &valid.text.as_bytes()[at..]).map_or(len, |i| at + i);
             }
+            if !self.data.is_set()
+                && !self.skipping_event
+                && let Some(next) = self.quick_block(valid, at, config)
+            {
+                at = next;
+                break Ok(true);
+            }
             let valid: &ValidText = valid;
             let bytes = valid.text.as_bytes();
             if bytes[at] == b'\n' {
@@ -1193,9 +1243,8 @@ impl EventBuilder {
             }
             let (end, next) = match memchr::memchr(b'\n', &bytes[at..valid.next_cr]) {
                 Some(i) => (at + i, at + i + 1),
-                None => match bytes.get(valid.next_cr + 1) {
-                    Some(b'\n') => (valid.next_cr, valid.next_cr + 2),
-                    Some(_) => (valid.next_cr, valid.next_cr + 1),
+                None => match valid.line_end_at(valid.next_cr) {
+                    Some(next) => (valid.next_cr, next),
                     // A CR at the end of the run (or no line end at all).
                     None => break Ok(false),
                 },
@@ -1226,6 +1275,72 @@ impl EventBuilder {
         };
         lines.line_start = consumed + (valid.start + at) as u64;
         (at, result)
+    }
+
+    /// The commonest block read in one go, while the block has no data yet: an optional
+    /// `event` line naming one of the last two known names, one `data: ` line and a blank
+    /// line, each ending with LF or CRLF, within the limits. Dispatches its event and returns
+    /// where the next line starts; for any other shape, returns `None` having changed nothing,
+    /// and the line-by-line loop reads the block.
+    #[inline(always)]
+    fn quick_block(
+        &mut self,
+        valid: &mut ValidText,
+        at: usize,
+        config: &DecoderConfig,
+    ) -> Option<usize> {
+        const EVENT: &[u8] = b"event: ";
+        const DATA: &[u8] = b"data: ";
+        let bytes = valid.text.as_bytes();
+        let mut next_cr = valid.next_cr;
+        // Where the line that ends at `end` is followed by the next one, if it ends there
+        // with LF or CRLF; moves `next_cr` past a CRLF.
+        let line_end = |end: usize, next_cr: &mut usize| match bytes.get(end) {
+            Some(b'\n') if end < *next_cr => Some(end + 1),
+            Some(b'\r') if end == *next_cr && bytes.get(end + 1) == Some(&b'\n') => {
+                *next_cr =
+                    memchr::memchr(b'\r', &bytes[end + 2..]).map_or(bytes.len(), |i| end + 2 + i);
+                Some(end + 2)
+            }
+            _ => None,
+        };
+        let mut line = at;
+        let mut name = None;
+        if let Some(value) = bytes[at..].strip_prefix(EVENT) {
+            let known = match self.known_types {
+                [Some(latest), _] if starts_with_short(value, latest.as_bytes()) => latest,
+                [_, Some(before)] if starts_with_short(value, before.as_bytes()) => before,
+                _ => return None,
+            };
+            line = line_end(at + EVENT.len() + known.len(), &mut next_cr)?;
+            name = Some(known);
+        }
+        let value_start = line + DATA.len();
+        if bytes.get(line..value_start) != Some(DATA) {
+            return None;
+        }
+        let end = match memchr::memchr(b'\n', bytes.get(value_start..next_cr)?) {
+            Some(i) => value_start + i,
+            None => next_cr,
+        };
+        let blank = line_end(end, &mut next_cr)?;
+        let next = line_end(blank, &mut next_cr)?;
+        let type_len = name.map_or(self.type_len, str::len);
+        if (end - line).max(EVENT.len() + type_len) > config.max_line_len
+            || type_len + (end - value_start) > config.max_event_size
+        {
+            return None;
+        }
+        if let Some(name) = name {
+            self.event_type.slot = Slot::Known(name);
+        }
+        self.data.slot = Slot::Span(value_start, end);
+        self.retry = self.block_retry.take();
+        self.size = 0;
+        self.type_len = 0;
+        self.dispatched = true;
+        valid.next_cr = next_cr;
+        Some(next)
     }
 
     /// Interprets one complete line (without its line end); `source` says where it lies.
@@ -1269,12 +1384,20 @@ impl EventBuilder {
         let value = value.strip_prefix(b" ").unwrap_or(value);
         match name {
             b"data" => self.data_line(value, source, offset, config)?,
-            b"event" => {
-                self.size -= core::mem::take(&mut self.type_len);
-                let len = self.event_type.set(value, source);
-                self.grow(len, offset, config)?;
-                self.type_len = len;
-            }
+            b"event" => match known_event_type(value) {
+                Some(name) => {
+                    if self.known_types[0] != Some(name) {
+                        self.known_types = [Some(name), self.known_types[0]];
+                    }
+                    self.known_type(name, offset, config)?;
+                }
+                None => {
+                    self.size -= core::mem::take(&mut self.type_len);
+                    let len = self.event_type.set(value, source);
+                    self.grow(len, offset, config)?;
+                    self.type_len = len;
+                }
+            },
             b"id" if memchr::memchr(0, value).is_none() => {
                 self.last_event_id = shared_text(value, source);
             }
@@ -1299,6 +1422,21 @@ impl EventBuilder {
             self.event_type.materialize(Some(&old));
             *spare = old.text;
         }
+    }
+
+    /// An `event` field whose value is a known name.
+    #[inline(always)]
+    fn known_type(
+        &mut self,
+        name: &'static str,
+        offset: u64,
+        config: &DecoderConfig,
+    ) -> Result<(), SseError> {
+        self.size -= core::mem::take(&mut self.type_len);
+        self.event_type.slot = Slot::Known(name);
+        self.grow(name.len(), offset, config)?;
+        self.type_len = name.len();
+        Ok(())
     }
 
     /// A `data` field: the first sets the data buffer, later ones append LF and the value.
@@ -1405,11 +1543,38 @@ const KNOWN_EVENT_TYPES: [&str; 9] = [
     "error",
 ];
 
-fn known_event_type(value: &str) -> Option<ByteString> {
+/// `haystack.starts_with(prefix)` for a short prefix, compared eight bytes at a time inline
+/// rather than by a call to `memcmp`.
+#[inline(always)]
+fn starts_with_short(haystack: &[u8], prefix: &[u8]) -> bool {
+    fn word(bytes: &[u8], at: usize) -> u64 {
+        bytes
+            .get(at..at + 8)
+            .and_then(|word| word.try_into().ok())
+            .map_or(0, u64::from_ne_bytes)
+    }
+    let len = prefix.len();
+    let Some(head) = haystack.get(..len) else {
+        return false;
+    };
+    if len < 8 {
+        return head == prefix;
+    }
+    let mut at = 0;
+    while at + 8 < len {
+        if word(head, at) != word(prefix, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(head, len - 8) == word(prefix, len - 8)
+}
+
+/// The known event name `value` spells, if any.
+fn known_event_type(value: &[u8]) -> Option<&'static str> {
     KNOWN_EVENT_TYPES
-        .iter()
-        .find(|name| **name == value)
-        .map(|name| ByteString::from_static(name))
+        .into_iter()
+        .find(|name| name.as_bytes() == value)
 }
 
 /// The longest valid UTF-8 prefix of `bytes` (all of it, normally), found with SIMD.

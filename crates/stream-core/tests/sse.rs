@@ -643,6 +643,9 @@ fn sse_bytes() -> impl Strategy<Value = Vec<u8>> {
         Just(&b"12"[..]),
         Just(&b" "[..]),
         Just(&b"x"[..]),
+        Just(&b"event: ping"[..]),
+        Just(&b"event: content_block_delta"[..]),
+        Just(&b"data: "[..]),
     ];
     prop::collection::vec(
         prop_oneof![
@@ -665,6 +668,74 @@ fn pieces_at(input: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     }
     pieces.push(input[start..].to_vec());
     pieces
+}
+
+/// Streams of blocks in and near the shape the decoder reads in one go (an `event` line with a
+/// known name, one `data` line, a blank line), with every way to step out of it: other names,
+/// a second `event` or `data` line, `id`, `retry` and comment lines, and each line ending with
+/// LF, CRLF or a lone CR.
+fn block_stream() -> impl Strategy<Value = Vec<u8>> {
+    let eol = prop_oneof![8 => Just("\n"), 2 => Just("\r\n"), 1 => Just("\r")];
+    let name = prop_oneof![
+        Just("content_block_delta"),
+        Just("ping"),
+        Just("message_stop"),
+        Just("message"),
+        Just("content_block"),
+        Just("ping2"),
+        Just(""),
+    ];
+    let extra = prop_oneof![
+        Just("id: 7"),
+        Just("retry: 15"),
+        Just(": comment"),
+        Just("data: second"),
+        Just("event: error"),
+        Just("data"),
+        Just("event:ping"),
+    ];
+    let block = (
+        prop::option::of((name, eol.clone())),
+        prop::option::of((extra, eol.clone())),
+        "[a-z \u{e9}{}\"]{0,12}",
+        eol.clone(),
+        eol,
+    )
+        .prop_map(|(event, extra, data, data_eol, blank)| {
+            let mut block = String::new();
+            if let Some((name, eol)) = event {
+                block += &format!("event: {name}{eol}");
+            }
+            if let Some((line, eol)) = extra {
+                block += &format!("{line}{eol}");
+            }
+            block + &format!("data: {data}{data_eol}{blank}")
+        });
+    prop::collection::vec(block, 0..12).prop_map(|blocks| blocks.concat().into_bytes())
+}
+
+proptest! {
+    // Each case feeds its input split at every offset: fewer cases than the cheap properties.
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn quick_path_shapes_match_reference(input in block_stream(), cuts in prop::collection::vec(any::<usize>(), 0..6)) {
+        let config = DecoderConfig::new();
+        let reference: Vec<Out> = reference::decode(&input, false).into_iter().map(Out::Event).collect();
+        let pieces = pieces_at(&input, &cuts);
+        let refs: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
+        prop_assert_eq!(run(&config, &refs), reference);
+        // One byte at a time, no line is ever whole in a chunk: the line-by-line path alone.
+        prop_assert_eq!(run_every_way(&config, &input), run(&config, &refs));
+    }
+
+    #[test]
+    fn quick_path_respects_small_limits(input in block_stream(), cuts in prop::collection::vec(any::<usize>(), 0..6), line in 1usize..40, event in 1usize..40) {
+        let config = DecoderConfig::new().max_line_len(line).max_event_size(event);
+        let pieces = pieces_at(&input, &cuts);
+        let refs: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
+        prop_assert_eq!(run_every_way(&config, &input), run(&config, &refs));
+    }
 }
 
 proptest! {
