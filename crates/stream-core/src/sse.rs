@@ -553,9 +553,9 @@ pub struct Decoder {
 }
 
 /// The whole lines of a window of one chunk (at most [`TEXT_WINDOW`] bytes), validated as
-/// UTF-8 in one pass (with SIMD) and copied once into a string, so that the values of every line in it are `&str` slices of that copy
-/// (borrowed events) without validating each line again. Owned events take reference-counted
-/// slices of the chunk itself (`bytes`).
+/// UTF-8 in one pass (with SIMD) and copied once into a string, so that the values of every
+/// line in it are `&str` slices of that copy (borrowed events) without validating each line again. Owned
+/// events take reference-counted slices of the chunk itself (`bytes`).
 #[derive(Debug)]
 struct ValidText {
     text: String,
@@ -768,11 +768,14 @@ impl Field {
     }
 
     fn clear(&mut self) {
-        self.slot = Slot::Empty;
-        self.buf.clear();
-        if self.buf.capacity() > KEEP_LINE_CAPACITY {
-            self.buf = String::new();
+        // Only a value in the buffer leaves anything there (and only it can have grown it).
+        if self.slot == Slot::Buf {
+            self.buf.clear();
+            if self.buf.capacity() > KEEP_LINE_CAPACITY {
+                self.buf = String::new();
+            }
         }
+        self.slot = Slot::Empty;
     }
 }
 
@@ -795,10 +798,10 @@ struct EventBuilder {
     reconnection_time: Option<u64>,
     /// An error dropped the current event: ignore lines up to the next blank one.
     skipping_event: bool,
-    /// The last two known event names `event` lines set, the latest first: the quick path
-    /// expects the next `event` line to name one of them, and checks that by comparison
-    /// instead of searching for the line end.
-    known_types: [Option<&'static str>; 2],
+    /// The last two known event names `event` lines set, as their lines
+    /// ([`KNOWN_EVENT_LINES`]), the latest first: the quick path expects the next `event` line
+    /// to be one of them, and checks that by comparison instead of searching for its end.
+    known_lines: [Option<&'static str>; 2],
 }
 
 impl Default for Decoder {
@@ -842,7 +845,7 @@ impl Decoder {
                 last_event_id: ByteString::new(),
                 reconnection_time: None,
                 skipping_event: false,
-                known_types: [None; 2],
+                known_lines: [None; 2],
             },
             ended: false,
             done: false,
@@ -935,7 +938,7 @@ impl Decoder {
     ///
     /// [`SseError`] as described on each variant.
     pub fn next_event(&mut self) -> Result<Option<Event>, SseError> {
-        if !self.advance()? {
+        if !self.quick_dispatch() && !self.advance()? {
             return Ok(None);
         }
         let front = self.front_text.as_ref();
@@ -975,7 +978,7 @@ impl Decoder {
     /// [`SseError`] as described on each variant.
     #[inline]
     pub fn next_event_ref(&mut self) -> Result<Option<EventRef<'_>>, SseError> {
-        if !self.advance()? {
+        if !self.quick_dispatch() && !self.advance()? {
             return Ok(None);
         }
         let front = self.front_text.as_ref();
@@ -986,6 +989,37 @@ impl Decoder {
             id: &builder.last_event_id,
             retry: builder.retry,
         }))
+    }
+
+    /// The steady state, inline in the callers: when the next block has the commonest shape
+    /// and lies whole in the front window, dispatches it (`true`, the event is in the builder)
+    /// without [`advance`](Self::advance).
+    #[inline(always)]
+    fn quick_dispatch(&mut self) -> bool {
+        let Self {
+            config,
+            pos,
+            consumed,
+            front_text,
+            lines,
+            builder,
+            ..
+        } = self;
+        builder.hand_out();
+        if let Some(valid) = front_text.as_mut()
+            && let Some(at) = pos.checked_sub(valid.start)
+            && at < valid.text.len()
+            && at <= valid.next_cr
+            && lines.is_clean()
+            && !builder.skipping_event
+            && !builder.data.is_set()
+            && let Some(next) = builder.quick_block(valid, at, config)
+        {
+            *pos = valid.start + next;
+            lines.line_start = *consumed + *pos as u64;
+            return true;
+        }
+        false
     }
 
     /// Reads input until an event is dispatched (`Ok(true)`; it is in the builder, to be
@@ -1003,27 +1037,7 @@ impl Decoder {
             ended,
             done,
         } = self;
-        if builder.dispatched {
-            builder.dispatched = false;
-            builder.retry = None;
-            builder.data.clear();
-            builder.event_type.clear();
-        }
-        // The steady state: the next block has the commonest shape and lies whole in the
-        // front window.
-        if let Some(valid) = front_text.as_mut()
-            && let Some(at) = pos.checked_sub(valid.start)
-            && at < valid.text.len()
-            && at <= valid.next_cr
-            && lines.is_clean()
-            && !builder.skipping_event
-            && !builder.data.is_set()
-            && let Some(next) = builder.quick_block(valid, at, config)
-        {
-            *pos = valid.start + next;
-            lines.line_start = *consumed + *pos as u64;
-            return Ok(true);
-        }
+        builder.hand_out();
         loop {
             let Some(chunk) = input.front() else {
                 if *ended && !*done {
@@ -1289,31 +1303,34 @@ impl EventBuilder {
         at: usize,
         config: &DecoderConfig,
     ) -> Option<usize> {
-        const EVENT: &[u8] = b"event: ";
+        /// Where the line that ends at `end` is followed by the next one, if it ends there
+        /// with LF or CRLF; moves `next_cr` past a CRLF.
+        #[inline(always)]
+        fn line_end(bytes: &[u8], end: usize, next_cr: &mut usize) -> Option<usize> {
+            match bytes.get(end) {
+                Some(b'\n') if end < *next_cr => Some(end + 1),
+                Some(b'\r') if end == *next_cr && bytes.get(end + 1) == Some(&b'\n') => {
+                    *next_cr = memchr::memchr(b'\r', &bytes[end + 2..])
+                        .map_or(bytes.len(), |i| end + 2 + i);
+                    Some(end + 2)
+                }
+                _ => None,
+            }
+        }
         const DATA: &[u8] = b"data: ";
         let bytes = valid.text.as_bytes();
         let mut next_cr = valid.next_cr;
-        // Where the line that ends at `end` is followed by the next one, if it ends there
-        // with LF or CRLF; moves `next_cr` past a CRLF.
-        let line_end = |end: usize, next_cr: &mut usize| match bytes.get(end) {
-            Some(b'\n') if end < *next_cr => Some(end + 1),
-            Some(b'\r') if end == *next_cr && bytes.get(end + 1) == Some(&b'\n') => {
-                *next_cr =
-                    memchr::memchr(b'\r', &bytes[end + 2..]).map_or(bytes.len(), |i| end + 2 + i);
-                Some(end + 2)
-            }
-            _ => None,
-        };
         let mut line = at;
         let mut name = None;
-        if let Some(value) = bytes[at..].strip_prefix(EVENT) {
-            let known = match self.known_types {
-                [Some(latest), _] if starts_with_short(value, latest.as_bytes()) => latest,
-                [_, Some(before)] if starts_with_short(value, before.as_bytes()) => before,
+        if bytes[at] == b'e' {
+            let rest = &bytes[at..];
+            let known = match self.known_lines {
+                [Some(latest), _] if starts_with_short(rest, latest.as_bytes()) => latest,
+                [_, Some(before)] if starts_with_short(rest, before.as_bytes()) => before,
                 _ => return None,
             };
-            line = line_end(at + EVENT.len() + known.len(), &mut next_cr)?;
-            name = Some(known);
+            line = line_end(bytes, at + known.len(), &mut next_cr)?;
+            name = known.get(EVENT_PREFIX_LEN..);
         }
         let value_start = line + DATA.len();
         if bytes.get(line..value_start) != Some(DATA) {
@@ -1323,10 +1340,10 @@ impl EventBuilder {
             Some(i) => value_start + i,
             None => next_cr,
         };
-        let blank = line_end(end, &mut next_cr)?;
-        let next = line_end(blank, &mut next_cr)?;
+        let blank = line_end(bytes, end, &mut next_cr)?;
+        let next = line_end(bytes, blank, &mut next_cr)?;
         let type_len = name.map_or(self.type_len, str::len);
-        if (end - line).max(EVENT.len() + type_len) > config.max_line_len
+        if (end - line).max(EVENT_PREFIX_LEN + type_len) > config.max_line_len
             || type_len + (end - value_start) > config.max_event_size
         {
             return None;
@@ -1385,11 +1402,12 @@ impl EventBuilder {
         match name {
             b"data" => self.data_line(value, source, offset, config)?,
             b"event" => match known_event_type(value) {
-                Some(name) => {
-                    if self.known_types[0] != Some(name) {
-                        self.known_types = [Some(name), self.known_types[0]];
+                Some(known) => {
+                    let line = KNOWN_EVENT_LINES[known];
+                    if self.known_lines[0] != Some(line) {
+                        self.known_lines = [Some(line), self.known_lines[0]];
                     }
-                    self.known_type(name, offset, config)?;
+                    self.known_type(KNOWN_EVENT_TYPES[known], offset, config)?;
                 }
                 None => {
                     self.size -= core::mem::take(&mut self.type_len);
@@ -1412,6 +1430,17 @@ impl EventBuilder {
             _ => {}
         }
         Ok(false)
+    }
+
+    /// Forgets the event dispatched last, once it has been handed out.
+    #[inline(always)]
+    fn hand_out(&mut self) {
+        if self.dispatched {
+            self.dispatched = false;
+            self.retry = None;
+            self.data.clear();
+            self.event_type.clear();
+        }
     }
 
     /// Drops the front window: values of the event being built that point into it are copied
@@ -1543,38 +1572,56 @@ const KNOWN_EVENT_TYPES: [&str; 9] = [
     "error",
 ];
 
+/// The `event` line of each of [`KNOWN_EVENT_TYPES`], in the same order, as the API writes it
+/// (one space after the colon).
+const KNOWN_EVENT_LINES: [&str; 9] = [
+    "event: content_block_delta",
+    "event: content_block_start",
+    "event: content_block_stop",
+    "event: message_delta",
+    "event: message_start",
+    "event: message_stop",
+    "event: message",
+    "event: ping",
+    "event: error",
+];
+
+/// The length of `event: `, where the name starts in [`KNOWN_EVENT_LINES`].
+const EVENT_PREFIX_LEN: usize = "event: ".len();
+
 /// `haystack.starts_with(prefix)` for a short prefix, compared eight bytes at a time inline
 /// rather than by a call to `memcmp`.
 #[inline(always)]
 fn starts_with_short(haystack: &[u8], prefix: &[u8]) -> bool {
-    fn word(bytes: &[u8], at: usize) -> u64 {
+    fn word<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
         bytes
-            .get(at..at + 8)
+            .get(at..at + N)
             .and_then(|word| word.try_into().ok())
-            .map_or(0, u64::from_ne_bytes)
+            .unwrap_or([0; N])
     }
     let len = prefix.len();
     let Some(head) = haystack.get(..len) else {
         return false;
     };
-    if len < 8 {
-        return head == prefix;
-    }
-    let mut at = 0;
-    while at + 8 < len {
-        if word(head, at) != word(prefix, at) {
-            return false;
+    // Two overlapping loads of 16 or 8 bytes cover any prefix up to 32 bytes.
+    match len {
+        16..=32 => {
+            word::<16>(head, 0) == word::<16>(prefix, 0)
+                && word::<16>(head, len - 16) == word::<16>(prefix, len - 16)
         }
-        at += 8;
+        8..16 => {
+            word::<8>(head, 0) == word::<8>(prefix, 0)
+                && word::<8>(head, len - 8) == word::<8>(prefix, len - 8)
+        }
+        _ => head == prefix,
     }
-    word(head, len - 8) == word(prefix, len - 8)
 }
 
-/// The known event name `value` spells, if any.
-fn known_event_type(value: &[u8]) -> Option<&'static str> {
+/// The index in [`KNOWN_EVENT_TYPES`] of the name `value` spells, if any.
+fn known_event_type(value: &[u8]) -> Option<usize> {
     KNOWN_EVENT_TYPES
-        .into_iter()
-        .find(|name| name.as_bytes() == value)
+        .iter()
+        .position(|name| name.as_bytes() == value)
 }
 
 /// The longest valid UTF-8 prefix of `bytes` (all of it, normally), found with SIMD.
