@@ -566,9 +566,6 @@ struct ValidText {
     /// The chunk goes on past what this window validated (it was cut at the window size, at
     /// invalid UTF-8 or inside a character): past `text`, a new window may start.
     more: bool,
-    /// Where the next CR in `text` is at or after the read position (`text.len()` if none):
-    /// lines before it end with LF, which one `memchr` finds.
-    next_cr: usize,
 }
 
 impl ValidText {
@@ -582,28 +579,23 @@ impl ValidText {
         let end = memchr::memrchr2(b'\n', b'\r', valid.as_bytes()).map_or(0, |i| i + 1);
         text.clear();
         text.push_str(valid.get(..end).unwrap_or_default());
-        let next_cr = memchr::memchr(b'\r', text.as_bytes()).unwrap_or(text.len());
         Self {
             bytes: chunk.slice(start..start + text.len()),
             text,
             start,
             more: valid.len() < rest.len(),
-            next_cr,
         }
     }
 
-    /// If a line ends at `end` (an LF, or a CR the run knows the next byte after), where the
-    /// next line starts. Lines before [`next_cr`](Self::next_cr) can only end with LF.
+    /// Where the line that ends at `end` (at an LF or a CR) is followed by the next one, if
+    /// the run says (a CR at its end may be the first half of a CRLF split across chunks).
     #[inline(always)]
     fn line_end_at(&self, end: usize) -> Option<usize> {
         let bytes = self.text.as_bytes();
-        match bytes.get(end) {
-            Some(b'\n') if end < self.next_cr => Some(end + 1),
-            Some(b'\r') if end == self.next_cr => match bytes.get(end + 1) {
-                Some(b'\n') => Some(end + 2),
-                Some(_) => Some(end + 1),
-                None => None,
-            },
+        match (bytes.get(end), bytes.get(end + 1)) {
+            (Some(b'\n'), _) => Some(end + 1),
+            (Some(b'\r'), Some(b'\n')) => Some(end + 2),
+            (Some(b'\r'), Some(_)) => Some(end + 1),
             _ => None,
         }
     }
@@ -767,6 +759,7 @@ impl Field {
         }
     }
 
+    #[inline]
     fn clear(&mut self) {
         // Only a value in the buffer leaves anything there (and only it can have grown it).
         if self.slot == Slot::Buf {
@@ -1006,10 +999,9 @@ impl Decoder {
             ..
         } = self;
         builder.hand_out();
-        if let Some(valid) = front_text.as_mut()
+        if let Some(valid) = front_text.as_ref()
             && let Some(at) = pos.checked_sub(valid.start)
             && at < valid.text.len()
-            && at <= valid.next_cr
             && lines.is_clean()
             && !builder.skipping_event
             && !builder.data.is_set()
@@ -1063,13 +1055,20 @@ impl Decoder {
                     builder.retire_window(front_text, spare_text);
                     *front_text = Some(ValidText::new(chunk, *pos, core::mem::take(spare_text)));
                 }
-                if let Some(valid) = front_text.as_mut()
+                if let Some(valid) = front_text.as_ref()
                     && let Some(at) = pos.checked_sub(valid.start)
                     && at < valid.text.len()
                 {
                     match builder.whole_lines(valid, at, *consumed, lines, config) {
                         (at, Ok(false)) if at == valid.text.len() => {
                             *pos = valid.start + at;
+                            // When the window reaches the end of the chunk, what follows its
+                            // last line end starts a line that goes on in a later chunk.
+                            let tail = &chunk[*pos..];
+                            if !valid.more && tail.len() <= config.max_line_len {
+                                lines.partial.extend_from_slice(tail);
+                                *pos = chunk.len();
+                            }
                             continue;
                         }
                         // A line the general path below handles (a CR at the end of the run,
@@ -1223,7 +1222,7 @@ impl EventBuilder {
     /// error has already dropped the event.
     fn whole_lines(
         &mut self,
-        valid: &mut ValidText,
+        valid: &ValidText,
         mut at: usize,
         consumed: u64,
         lines: &mut LineState,
@@ -1234,10 +1233,6 @@ impl EventBuilder {
             if at >= len {
                 break Ok(false);
             }
-            if valid.next_cr < at {
-                valid.next_cr =
-                    memchr::memchr(b'\r', &valid.text.as_bytes()[at..]).map_or(len, |i| at + i);
-            }
             if !self.data.is_set()
                 && !self.skipping_event
                 && let Some(next) = self.quick_block(valid, at, config)
@@ -1245,7 +1240,6 @@ impl EventBuilder {
                 at = next;
                 break Ok(true);
             }
-            let valid: &ValidText = valid;
             let bytes = valid.text.as_bytes();
             if bytes[at] == b'\n' {
                 // A blank line needs no search.
@@ -1255,13 +1249,12 @@ impl EventBuilder {
                 }
                 continue;
             }
-            let (end, next) = match memchr::memchr(b'\n', &bytes[at..valid.next_cr]) {
-                Some(i) => (at + i, at + i + 1),
-                None => match valid.line_end_at(valid.next_cr) {
-                    Some(next) => (valid.next_cr, next),
-                    // A CR at the end of the run (or no line end at all).
-                    None => break Ok(false),
-                },
+            let Some(end) = memchr::memchr2(b'\n', b'\r', &bytes[at..]).map(|i| at + i) else {
+                break Ok(false);
+            };
+            // A CR at the end of the run is left to the general path.
+            let Some(next) = valid.line_end_at(end) else {
+                break Ok(false);
             };
             if end - at > config.max_line_len {
                 break Ok(false);
@@ -1299,27 +1292,22 @@ impl EventBuilder {
     #[inline(always)]
     fn quick_block(
         &mut self,
-        valid: &mut ValidText,
+        valid: &ValidText,
         at: usize,
         config: &DecoderConfig,
     ) -> Option<usize> {
         /// Where the line that ends at `end` is followed by the next one, if it ends there
-        /// with LF or CRLF; moves `next_cr` past a CRLF.
+        /// with LF or CRLF.
         #[inline(always)]
-        fn line_end(bytes: &[u8], end: usize, next_cr: &mut usize) -> Option<usize> {
-            match bytes.get(end) {
-                Some(b'\n') if end < *next_cr => Some(end + 1),
-                Some(b'\r') if end == *next_cr && bytes.get(end + 1) == Some(&b'\n') => {
-                    *next_cr = memchr::memchr(b'\r', &bytes[end + 2..])
-                        .map_or(bytes.len(), |i| end + 2 + i);
-                    Some(end + 2)
-                }
+        fn line_end(bytes: &[u8], end: usize) -> Option<usize> {
+            match (bytes.get(end), bytes.get(end + 1)) {
+                (Some(b'\n'), _) => Some(end + 1),
+                (Some(b'\r'), Some(b'\n')) => Some(end + 2),
                 _ => None,
             }
         }
         const DATA: &[u8] = b"data: ";
         let bytes = valid.text.as_bytes();
-        let mut next_cr = valid.next_cr;
         let mut line = at;
         let mut name = None;
         if bytes[at] == b'e' {
@@ -1329,19 +1317,16 @@ impl EventBuilder {
                 [_, Some(before)] if starts_with_short(rest, before.as_bytes()) => before,
                 _ => return None,
             };
-            line = line_end(bytes, at + known.len(), &mut next_cr)?;
+            line = line_end(bytes, at + known.len())?;
             name = known.get(EVENT_PREFIX_LEN..);
         }
         let value_start = line + DATA.len();
         if bytes.get(line..value_start) != Some(DATA) {
             return None;
         }
-        let end = match memchr::memchr(b'\n', bytes.get(value_start..next_cr)?) {
-            Some(i) => value_start + i,
-            None => next_cr,
-        };
-        let blank = line_end(bytes, end, &mut next_cr)?;
-        let next = line_end(bytes, blank, &mut next_cr)?;
+        let end = value_start + memchr::memchr2(b'\n', b'\r', bytes.get(value_start..)?)?;
+        let blank = line_end(bytes, end)?;
+        let next = line_end(bytes, blank)?;
         let type_len = name.map_or(self.type_len, str::len);
         if (end - line).max(EVENT_PREFIX_LEN + type_len) > config.max_line_len
             || type_len + (end - value_start) > config.max_event_size
@@ -1356,7 +1341,6 @@ impl EventBuilder {
         self.size = 0;
         self.type_len = 0;
         self.dispatched = true;
-        valid.next_cr = next_cr;
         Some(next)
     }
 
