@@ -1030,14 +1030,17 @@ impl Decoder {
             ..
         } = self;
         builder.hand_out();
+        // A read position inside the window means that no line is pending: a partial line, a
+        // line being skipped and a CR at the end of a chunk all leave it at the chunk's end,
+        // and a BOM is matched before the first window.
         if let Some(valid) = front_text.as_ref()
             && let Some(at) = pos.checked_sub(valid.start)
             && at < valid.text.len()
-            && lines.is_clean()
             && !builder.skipping_event
             && !builder.data.is_set()
             && let Some(next) = builder.quick_block(valid, at, config)
         {
+            debug_assert!(lines.is_clean(), "a pending line inside the window");
             *pos = valid.start + next;
             lines.line_start = *consumed + *pos as u64;
             return true;
@@ -1356,8 +1359,10 @@ impl EventBuilder {
             return None;
         }
         let end = value_start + self.line_ends.find(bytes.get(value_start..)?)?;
-        let blank = line_end(bytes, end)?;
-        let next = line_end(bytes, blank)?;
+        let next = match bytes.get(end..end + 2) {
+            Some(b"\n\n") => end + 2,
+            _ => line_end(bytes, line_end(bytes, end)?)?,
+        };
         let type_len = name.map_or(self.type_len, str::len);
         if (end - line).max(EVENT_PREFIX_LEN + type_len) > config.max_line_len
             || type_len + (end - value_start) > config.max_event_size
