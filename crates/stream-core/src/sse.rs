@@ -554,13 +554,11 @@ pub struct Decoder {
 
 /// The whole lines of a window of one chunk (at most [`TEXT_WINDOW`] bytes), validated as
 /// UTF-8 in one pass (with SIMD) and copied once into a string, so that the values of every
-/// line in it are `&str` slices of that copy (borrowed events) without validating each line again. Owned
-/// events take reference-counted slices of the chunk itself (`bytes`).
+/// line in it are `&str` slices of that copy (borrowed events) without validating each line
+/// again. Owned events take reference-counted slices of the chunk itself.
 #[derive(Debug)]
 struct ValidText {
     text: String,
-    /// The same bytes in the chunk.
-    bytes: Bytes,
     /// Where `text` starts in the chunk.
     start: usize,
     /// The chunk goes on past what this window validated (it was cut at the window size, at
@@ -580,7 +578,6 @@ impl ValidText {
         text.clear();
         text.push_str(valid.get(..end).unwrap_or_default());
         Self {
-            bytes: chunk.slice(start..start + text.len()),
             text,
             start,
             more: valid.len() < rest.len(),
@@ -600,10 +597,12 @@ impl ValidText {
         }
     }
 
-    /// The range `span` of the run as a shared string that refers to the chunk.
-    fn shared(&self, span: (usize, usize)) -> ByteString {
+    /// The range `span` of the run as a shared string that refers to `chunk`, the chunk the
+    /// window is of.
+    fn shared(&self, chunk: &Bytes, span: (usize, usize)) -> ByteString {
         let text = self.str(span);
-        ByteString::try_from(self.bytes.slice(span.0..span.0 + text.len()))
+        let from = self.start + span.0;
+        ByteString::try_from(chunk.slice(from..from + text.len()))
             .unwrap_or_else(|_| ByteString::from(text))
     }
 
@@ -633,8 +632,8 @@ impl ValidText {
 #[derive(Clone, Copy)]
 enum Source<'a> {
     /// Inside the front chunk's validated run (the line is a slice of its text): values are
-    /// kept as ranges of it.
-    Valid(&'a ValidText),
+    /// kept as ranges of it. Comes with the chunk, which owned values slice.
+    Valid(&'a ValidText, &'a Bytes),
     /// Anywhere else (a line copied from several chunks, or past invalid UTF-8): values are
     /// decoded into the builder's buffers. Carries the front chunk's run, if any, which earlier
     /// values of the event may still point into.
@@ -644,7 +643,7 @@ enum Source<'a> {
 impl<'a> Source<'a> {
     fn front(self) -> Option<&'a ValidText> {
         match self {
-            Self::Valid(valid) => Some(valid),
+            Self::Valid(valid, _) => Some(valid),
             Self::Raw(front) => front,
         }
     }
@@ -733,7 +732,7 @@ impl Field {
     /// Sets the value to `value`; returns its length once decoded (invalid UTF-8 outside the
     /// validated text becomes U+FFFD, three bytes per maximal invalid subpart).
     fn set(&mut self, value: &[u8], source: Source<'_>) -> usize {
-        if let Source::Valid(valid) = source
+        if let Source::Valid(valid, _) = source
             && let Some((start, end)) = valid.span_of(value)
         {
             self.slot = Slot::Span(start, end);
@@ -752,7 +751,7 @@ impl Field {
         let before = self.buf.len();
         self.buf.push('\n');
         match source {
-            Source::Valid(valid) => match valid.span_of(value) {
+            Source::Valid(valid, _) => match valid.span_of(value) {
                 Some(span) => self.buf.push_str(valid.str(span)),
                 None => push_lossy(&mut self.buf, value),
             },
@@ -775,11 +774,11 @@ impl Field {
 
     /// The value as an owned string: a shared slice of the front chunk when it lies in one,
     /// else the buffer itself (moved, not copied).
-    fn take_shared(&mut self, front: Option<&ValidText>) -> ByteString {
+    fn take_shared(&mut self, front: Option<(&ValidText, &Bytes)>) -> ByteString {
         match self.slot {
             Slot::Empty => ByteString::new(),
             Slot::Span(start, end) => match front {
-                Some(valid) => valid.shared((start, end)),
+                Some((valid, chunk)) => valid.shared(chunk, (start, end)),
                 None => ByteString::new(),
             },
             Slot::Buf => ByteString::from(core::mem::take(&mut self.buf)),
@@ -965,7 +964,8 @@ impl Decoder {
         if !self.quick_dispatch() && !self.advance()? {
             return Ok(None);
         }
-        let front = self.front_text.as_ref();
+        // The window is always of the front chunk.
+        let front = self.front_text.as_ref().zip(self.input.front());
         let builder = &mut self.builder;
         builder.dispatched = false;
         let event = Event {
@@ -1093,7 +1093,7 @@ impl Decoder {
                     && let Some(at) = pos.checked_sub(valid.start)
                     && at < valid.text.len()
                 {
-                    match builder.whole_lines(valid, at, *consumed, lines, config) {
+                    match builder.whole_lines(valid, chunk, at, *consumed, lines, config) {
                         (at, Ok(false)) if at == valid.text.len() => {
                             *pos = valid.start + at;
                             // When the window reaches the end of the chunk, what follows its
@@ -1193,7 +1193,9 @@ impl Decoder {
                         ValidText::new(chunk, *pos, core::mem::take(spare_text))
                     });
                     match valid.line(*pos, line_end) {
-                        Some(line) => builder.line(line, Source::Valid(valid), line_offset, config),
+                        Some(line) => {
+                            builder.line(line, Source::Valid(valid, chunk), line_offset, config)
+                        }
                         None => builder.line(
                             &chunk[*pos..line_end],
                             Source::Raw(Some(valid)),
@@ -1257,6 +1259,7 @@ impl EventBuilder {
     fn whole_lines(
         &mut self,
         valid: &ValidText,
+        chunk: &Bytes,
         mut at: usize,
         consumed: u64,
         lines: &mut LineState,
@@ -1300,10 +1303,10 @@ impl EventBuilder {
             let result = match line.strip_prefix(b"data:") {
                 Some(value) if !self.skipping_event => {
                     let value = value.strip_prefix(b" ").unwrap_or(value);
-                    self.data_line(value, Source::Valid(valid), offset, config)
+                    self.data_line(value, Source::Valid(valid, chunk), offset, config)
                         .map(|()| false)
                 }
-                _ => self.line(line, Source::Valid(valid), offset, config),
+                _ => self.line(line, Source::Valid(valid, chunk), offset, config),
             };
             match result {
                 Ok(false) => {}
@@ -1397,7 +1400,7 @@ impl EventBuilder {
             return Ok(false);
         }
         if config.utf8 == Utf8Mode::Strict
-            && !matches!(source, Source::Valid(_))
+            && !matches!(source, Source::Valid(..))
             && let Err(err) = core::str::from_utf8(line)
         {
             return Err(SseError::InvalidUtf8 {
@@ -1676,10 +1679,10 @@ fn shared_text(value: &[u8], source: Source<'_>) -> ByteString {
     if value.is_empty() {
         return ByteString::new();
     }
-    if let Source::Valid(valid) = source
+    if let Source::Valid(valid, chunk) = source
         && let Some(span) = valid.span_of(value)
     {
-        return valid.shared(span);
+        return valid.shared(chunk, span);
     }
     let mut text = String::new();
     push_lossy(&mut text, value);
