@@ -571,10 +571,10 @@ impl ValidText {
     /// into `text` (a buffer reused from window to window). Stops early at invalid UTF-8 or at
     /// a character cut by the end of the window; the bytes after the last line end belong to a
     /// line the general path reads.
-    fn new(chunk: &Bytes, start: usize, mut text: String) -> Self {
+    fn new(chunk: &Bytes, start: usize, mut text: String, line_ends: &LineEnds) -> Self {
         let rest = &chunk[start..];
         let valid = valid_prefix(&rest[..rest.len().min(TEXT_WINDOW)]);
-        let end = memchr::memrchr2(b'\n', b'\r', valid.as_bytes()).map_or(0, |i| i + 1);
+        let end = line_ends.rfind(valid.as_bytes()).map_or(0, |i| i + 1);
         text.clear();
         text.push_str(valid.get(..end).unwrap_or_default());
         Self {
@@ -689,6 +689,16 @@ impl LineEnds {
             return searcher.find(haystack);
         }
         memchr::memchr2(b'\n', b'\r', haystack)
+    }
+
+    /// Where the last LF or CR in `haystack` is.
+    #[inline(always)]
+    fn rfind(&self, haystack: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(searcher) = &self.avx2 {
+            return searcher.rfind(haystack);
+        }
+        memchr::memrchr2(b'\n', b'\r', haystack)
     }
 }
 
@@ -1087,7 +1097,8 @@ impl Decoder {
                     .is_none_or(|valid| valid.more && *pos >= valid.start + valid.text.len());
                 if stale {
                     builder.retire_window(front_text, spare_text);
-                    *front_text = Some(ValidText::new(chunk, *pos, core::mem::take(spare_text)));
+                    let text = core::mem::take(spare_text);
+                    *front_text = Some(ValidText::new(chunk, *pos, text, &builder.line_ends));
                 }
                 if let Some(valid) = front_text.as_ref()
                     && let Some(at) = pos.checked_sub(valid.start)
@@ -1145,7 +1156,7 @@ impl Decoder {
                 }
             }
 
-            let Some(end) = memchr::memchr2(b'\n', b'\r', rest) else {
+            let Some(end) = builder.line_ends.find(rest) else {
                 // The line goes on in a later chunk.
                 if !lines.skipping_line {
                     if lines.partial.len() + rest.len() > config.max_line_len {
@@ -1190,7 +1201,7 @@ impl Decoder {
                     })
                 } else {
                     let valid = front_text.get_or_insert_with(|| {
-                        ValidText::new(chunk, *pos, core::mem::take(spare_text))
+                        ValidText::new(chunk, *pos, core::mem::take(spare_text), &builder.line_ends)
                     });
                     match valid.line(*pos, line_end) {
                         Some(line) => {
