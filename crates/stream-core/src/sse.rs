@@ -35,8 +35,9 @@
 //! # Guarantees
 //!
 //! * **Chunking does not matter.** Any split of the same bytes gives the same events and errors.
-//! * **Linear time.** Each input byte is looked at by one `memchr` scan for a line end; nothing
-//!   is rescanned when more input arrives.
+//! * **Linear time.** Each input byte is validated once and searched for a line end at most once
+//!   (an `event` line with a known name is compared rather than searched); nothing is rescanned
+//!   when more input arrives.
 //! * **Bounded memory.** A line longer than [`DecoderConfig::max_line_len`] or an event larger
 //!   than [`DecoderConfig::max_event_size`] is a typed error ([`SseError`]); the decoder then
 //!   drops that event, discards input up to the next blank line without buffering it, and goes
