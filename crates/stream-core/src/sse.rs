@@ -35,9 +35,10 @@
 //! # Guarantees
 //!
 //! * **Chunking does not matter.** Any split of the same bytes gives the same events and errors.
-//! * **Linear time.** Each input byte is validated once and searched for a line end at most once
-//!   (an `event` line with a known name is compared rather than searched); nothing is rescanned
-//!   when more input arrives.
+//! * **Linear time.** Each input byte is validated and searched for a line end a small, bounded
+//!   number of times (the quick path may search a line the line loop then searches again); an
+//!   `event` line with a known name is compared rather than searched, and nothing before the
+//!   read position is rescanned when more input arrives.
 //! * **Bounded memory.** A line longer than [`DecoderConfig::max_line_len`] or an event larger
 //!   than [`DecoderConfig::max_event_size`] is a typed error ([`SseError`]); the decoder then
 //!   drops that event, discards input up to the next blank line without buffering it, and goes
@@ -799,14 +800,12 @@ impl Field {
 
     #[inline]
     fn clear(&mut self) {
-        // Only a value in the buffer leaves anything there (and only it can have grown it).
-        if self.slot == Slot::Buf {
-            self.buf.clear();
-            if self.buf.capacity() > KEEP_LINE_CAPACITY {
-                self.buf = String::new();
-            }
-        }
         self.slot = Slot::Empty;
+        self.buf.clear();
+        // A long value grew the buffer, possibly for an earlier line of the block: let it go.
+        if self.buf.capacity() > KEEP_LINE_CAPACITY {
+            self.buf = String::new();
+        }
     }
 }
 

@@ -1,19 +1,15 @@
 //! The decoder's steady state allocates nothing per event. Owned events whose lines sit in one
 //! chunk, with one data line, are slices of that chunk; borrowed events cost nothing even when
 //! they span chunks, because the decoder's buffers are reused. Counted with a global allocator
-//! that records every allocation (dhat in testing mode), so these tests live in a binary of
-//! their own and run one at a time.
-
-use std::sync::Mutex;
+//! that records every allocation (dhat in testing mode). dhat counts the allocations of every
+//! thread, the test harness's own included (it allocates when a test finishes and its result is
+//! printed), so the checks run one after the other inside one test, in a binary of their own.
 
 use bytes::Bytes;
 use stream_core::sse::{Decoder, DecoderConfig, SseError};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
-
-/// dhat allows one profiler at a time.
-static PROFILER: Mutex<()> = Mutex::new(());
 
 /// `events` Messages-like events: CRLF line ends on some, an ID on each when `ids`, a comment
 /// and a ping every 64.
@@ -53,11 +49,7 @@ fn assert_no_allocations_since(
     );
 }
 
-#[test]
 fn owned_events_in_one_chunk_allocate_nothing() {
-    let _one_at_a_time = PROFILER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _profiler = dhat::Profiler::builder().testing().build();
 
     // Under the decoder's 64 KiB window, so one validated copy serves every event.
@@ -82,11 +74,7 @@ fn owned_events_in_one_chunk_allocate_nothing() {
     assert_no_allocations_since(&before, events, bytes, 300);
 }
 
-#[test]
 fn borrowed_events_allocate_nothing_even_across_chunks() {
-    let _one_at_a_time = PROFILER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _profiler = dhat::Profiler::builder().testing().build();
 
     // Network-sized chunks, cut before counting: many events and lines span two chunks. (No
@@ -116,11 +104,7 @@ fn borrowed_events_allocate_nothing_even_across_chunks() {
     assert_no_allocations_since(&before, events, bytes, 4000);
 }
 
-#[test]
 fn a_huge_chunk_is_read_a_window_at_a_time() {
-    let _one_at_a_time = PROFILER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _profiler = dhat::Profiler::builder().testing().build();
 
     // One 32 MiB chunk: many events, then a line with no end.
@@ -152,4 +136,43 @@ fn a_huge_chunk_is_read_a_window_at_a_time() {
         peak < 1 << 20,
         "decoding a 32 MiB chunk took {peak} bytes beyond the chunk"
     );
+}
+
+fn a_long_value_does_not_keep_its_buffer() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+
+    // An 8 MiB `event` line split across chunks is joined in the type's buffer; a later line of
+    // the same block replaces the type with a known name.
+    let long_type = Bytes::from(format!("event: {}", "a".repeat(8 << 20)));
+    let before = dhat::HeapStats::get();
+    let mut decoder = Decoder::new();
+    for chunk in [
+        long_type.slice(..4 << 20),
+        long_type.slice(4 << 20..),
+        Bytes::from_static(b"\nevent: ping\ndata: {}\n\n"),
+    ] {
+        decoder.feed(chunk);
+        while let Some(event) = decoder.next_event_ref().expect("valid") {
+            assert_eq!((event.event_type(), event.data()), ("ping", "{}"));
+        }
+    }
+    decoder.feed(Bytes::from_static(b"data: next\n\n"));
+    assert_eq!(
+        decoder.next_event_ref().expect("valid").map(|e| e.data()),
+        Some("next")
+    );
+    // `long_type` itself was counted before.
+    let held = dhat::HeapStats::get()
+        .curr_bytes
+        .saturating_sub(before.curr_bytes);
+    assert!(held < 1 << 20, "the decoder still holds {held} bytes");
+}
+
+#[test]
+fn allocations() {
+    // dhat allows one profiler at a time, and another thread's allocations would count.
+    owned_events_in_one_chunk_allocate_nothing();
+    borrowed_events_allocate_nothing_even_across_chunks();
+    a_huge_chunk_is_read_a_window_at_a_time();
+    a_long_value_does_not_keep_its_buffer();
 }
