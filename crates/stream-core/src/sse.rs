@@ -1334,7 +1334,7 @@ impl EventBuilder {
 
     /// The commonest block read in one go, while the block has no data yet: an optional
     /// `event` line naming one of the last two known names, one `data: ` line and a blank
-    /// line, each ending with LF or CRLF, within the limits. Dispatches its event and returns
+    /// line, each ending with LF, CRLF or CR, within the limits. Dispatches its event and returns
     /// where the next line starts; for any other shape, returns `None` having changed nothing,
     /// and the line-by-line loop reads the block.
     #[inline(always)]
@@ -1344,16 +1344,6 @@ impl EventBuilder {
         at: usize,
         config: &DecoderConfig,
     ) -> Option<usize> {
-        /// Where the line that ends at `end` is followed by the next one, if it ends there
-        /// with LF or CRLF.
-        #[inline(always)]
-        fn line_end(bytes: &[u8], end: usize) -> Option<usize> {
-            match (bytes.get(end), bytes.get(end + 1)) {
-                (Some(b'\n'), _) => Some(end + 1),
-                (Some(b'\r'), Some(b'\n')) => Some(end + 2),
-                _ => None,
-            }
-        }
         const DATA: &[u8] = b"data: ";
         let bytes = valid.text.as_bytes();
         let mut line = at;
@@ -1365,7 +1355,7 @@ impl EventBuilder {
                 [_, Some(before)] if starts_with_short(rest, before.as_bytes()) => before,
                 _ => return None,
             };
-            line = line_end(bytes, at + known.len())?;
+            line = valid.line_end_at(at + known.len())?;
             name = known.get(EVENT_PREFIX_LEN..);
         }
         let value_start = line + DATA.len();
@@ -1375,7 +1365,7 @@ impl EventBuilder {
         let end = value_start + self.line_ends.find(bytes.get(value_start..)?)?;
         let next = match bytes.get(end..end + 2) {
             Some(b"\n\n") => end + 2,
-            _ => line_end(bytes, line_end(bytes, end)?)?,
+            _ => valid.line_end_at(valid.line_end_at(end)?)?,
         };
         let type_len = name.map_or(self.type_len, str::len);
         if (end - line).max(EVENT_PREFIX_LEN + type_len) > config.max_line_len
