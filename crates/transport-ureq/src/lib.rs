@@ -35,7 +35,8 @@
 //! as `timeout_per_read` (a socket read timeout that restarts with every read, which is
 //! exactly "no byte for N"), and the total deadline as `timeout_global`. When ureq gives up,
 //! the driver reads its clock and calls `handle_timeout`; by then the session's own deadline,
-//! which started no later than ureq's, has passed, so the session reports the typed timeout
+//! which started no later than ureq's, has passed (should ureq's clock run a little ahead, the
+//! driver waits out the difference, at most 100 ms), so the session reports the typed timeout
 //! (or retries, when that is allowed). Backoff waits are plain sleeps until the session's next
 //! deadline. A stalled server therefore never hangs the caller for longer than the configured
 //! deadline.
@@ -91,6 +92,9 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 /// The size of one read from the connection.
 const READ_CHUNK: usize = 16 * 1024;
+/// How far ahead of the session's deadline a ureq timeout may fire and still be taken as that
+/// deadline (the two clocks start a moment apart).
+const CLOCK_SLOP: Duration = Duration::from_millis(100);
 
 /// A blocking client: configuration plus a connection pool. Cheap to clone.
 #[derive(Clone)]
@@ -593,8 +597,19 @@ impl Driver {
         }
     }
 
-    fn read_failed(&mut self, attempt: AttemptId, now: Duration, err: &io::Error) {
+    fn read_failed(&mut self, attempt: AttemptId, mut now: Duration, err: &io::Error) {
         if is_timeout(err) {
+            // ureq's read timeout and the session's idle deadline bound the same wait, on two
+            // clocks started a moment apart: when ureq's fires a little first, the stall is
+            // real, so wait out the rest of the session's deadline and report it as the typed
+            // timeout it is.
+            if let Some(deadline) = self.session.poll_timeout()
+                && deadline > now
+                && deadline - now <= CLOCK_SLOP
+            {
+                std::thread::sleep(deadline - now);
+                now = self.now();
+            }
             self.session.handle_timeout(now);
             if self.reader.as_ref().is_some_and(|(a, _)| *a == attempt)
                 && self.session.state() != SessionState::Closed
