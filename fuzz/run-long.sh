@@ -44,7 +44,7 @@ rows=()
 for target in "${targets[@]}"; do
   corpus="corpus/$target"
   mkdir -p "$corpus" "artifacts/$target"
-  cp ../../shared/fixtures/anthropic/*/* "$corpus/" 2>/dev/null || true
+  cp ../fixtures/anthropic/*/* "$corpus/" 2>/dev/null || true
   [ -d "regressions/$target" ] && cp "regressions/$target"/* "$corpus/" 2>/dev/null || true
   # Crashes, leaks, timeouts and out-of-memory inputs; a slow unit is reported apart (a
   # stopped or starved process also produces one).

@@ -8,7 +8,7 @@ use anthropic_stream::stream_core::sse::Decoder;
 use anthropic_stream::{Accumulator, StreamEvent};
 
 fn recorded_events() -> Vec<(String, Vec<StreamEvent>)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/anthropic");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/anthropic");
     let mut all = Vec::new();
     for dir in std::fs::read_dir(&root).unwrap() {
         for file in std::fs::read_dir(dir.unwrap().path()).unwrap() {

@@ -56,7 +56,7 @@ fn run(command: &mut Command) -> Run {
 }
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/anthropic")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/anthropic")
 }
 
 #[test]

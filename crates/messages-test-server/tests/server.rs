@@ -16,7 +16,7 @@ use support::{BODY, End, HEADERS, events, exchange, post, read_response, send};
 fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/anthropic")
+            .join("../../fixtures/anthropic")
             .join(path),
     )
     .unwrap()
@@ -237,7 +237,7 @@ fn a_recorded_stream_is_served_byte_for_byte() {
     server.enqueue(
         Reply::recorded_file(
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/fixtures/anthropic")
+                .join("../../fixtures/anthropic")
                 .join(FIXTURE),
         )
         .unwrap(),

@@ -2,7 +2,7 @@
 //! dispatched event: `{"event": ..., "data": ..., "id": ..., "retry": ...}` (`retry` only when
 //! the event's block set one).
 //!
-//! This is the conformance interface of the decoder (`shared/sse-contract.md`): its output and
+//! This is the conformance interface of the decoder (`docs/conformance.md`): its output and
 //! exit status are a contract. With `SSE_CHUNK_SPLITS=7,8,20` the input is read whole and fed
 //! in pieces cut at those offsets; otherwise each read of standard input is fed as it comes.
 //!

@@ -42,7 +42,7 @@ fn sse_decoder_regressions_pass() {
     // The recorded streams themselves, as the fuzzer's seeds.
     for dir in ["python-sdk", "typescript-sdk", "recorded"] {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/anthropic")
+            .join("../../fixtures/anthropic")
             .join(dir);
         for entry in std::fs::read_dir(dir).unwrap() {
             sse_decoder::check(&std::fs::read(entry.unwrap().path()).unwrap());

@@ -585,12 +585,9 @@ fn event_in_one_chunk_borrows_the_chunk() {
 
 #[test]
 fn every_fixture_decodes_the_same_every_way() {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/anthropic"
-    );
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/anthropic");
     let mut files = 0;
-    for sub in std::fs::read_dir(dir).expect("shared/fixtures next to the repository") {
+    for sub in std::fs::read_dir(dir).expect("fixtures/ in the repository") {
         for file in std::fs::read_dir(sub.unwrap().path()).unwrap() {
             let path = file.unwrap().path();
             let input = std::fs::read(&path).unwrap();

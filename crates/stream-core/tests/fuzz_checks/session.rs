@@ -51,7 +51,7 @@ const HEADER_NAMES: [&str; 7] = [
 ];
 
 const STREAM: &[u8] =
-    include_bytes!("../../../../../shared/fixtures/anthropic/recorded/stream-a-refusal.sse");
+    include_bytes!("../../../../fixtures/anthropic/recorded/stream-a-refusal.sse");
 
 /// Runs the target on one input: the bytes are read as the fuzzer reads them
 /// (`arbitrary`, taking the rest), and inputs that do not decode are skipped.
