@@ -27,6 +27,12 @@
 //! duplicate keys keep the last value, and nesting is limited to `serde_json`'s depth), and
 //! invalid JSON, or a truncated or empty input, is a typed [`PartialJsonError`].
 //!
+//! Numbers are exact: this crate turns on `serde_json`'s `float_roundtrip`, so a float is the
+//! double nearest to its text (correctly rounded; `serde_json`'s default parser can be one unit
+//! in the last place off, turning `123456789.12345679` into `123456789.1234568`), and it is
+//! written back in the shortest text that reads as the same double. Integers are `u64` or
+//! `i64` when they fit and the nearest double beyond that, as `serde_json` gives them.
+//!
 //! # How it works, and what it costs
 //!
 //! The parser is a byte-at-a-time state machine (a stack of open arrays and objects, the token
@@ -163,6 +169,10 @@ pub enum ErrorKind {
     UnexpectedEnd,
     /// No value at all: the input was empty or whitespace ([`PartialJson::finish`] only).
     Empty,
+    /// The live value no longer matches the parser's position in it. The parser is the only
+    /// writer of the value, so this is a defect of this crate, never of the input; it is
+    /// reported rather than letting the snapshot and the final value silently miss changes.
+    OutOfStep,
 }
 
 impl PartialJsonError {
@@ -211,6 +221,9 @@ impl fmt::Display for PartialJsonError {
             ErrorKind::TrailingCharacters => f.write_str("characters after the value")?,
             ErrorKind::UnexpectedEnd => f.write_str("the input ended inside the value")?,
             ErrorKind::Empty => f.write_str("no value")?,
+            ErrorKind::OutOfStep => {
+                f.write_str("the partial-JSON parser lost its place in the value (a defect)")?;
+            }
         }
         write!(f, " at byte {}", self.offset)
     }
@@ -555,12 +568,10 @@ struct Core {
 enum Cursor<'t> {
     /// Nothing: a change to the tree needs a walk from the root first.
     Lazy,
-    /// The innermost open container (the root itself when nothing is open).
+    /// The innermost open container (the root itself when nothing is open). Should the tree
+    /// ever be out of step with the stack (only the parser changes it, so it cannot), the
+    /// parser stops with [`ErrorKind::OutOfStep`] instead of dropping changes.
     At(&'t mut Value),
-    /// The walk found the tree out of step with the stack. It cannot happen (only the parser
-    /// changes the tree, and `finish` takes it only when nothing is open); if it did, changes
-    /// are dropped until the next closing bracket rather than panicking.
-    Lost,
 }
 
 /// Why `Core::run` stopped.
@@ -590,7 +601,10 @@ impl Core {
                     {
                         self.work += self.stack.len().max(1);
                     }
-                    cursor = walk(&self.stack, root).map_or(Cursor::Lost, Cursor::At);
+                    let Some(node) = walk(&self.stack, root) else {
+                        return Err(self.fail(ErrorKind::OutOfStep, base + at));
+                    };
+                    cursor = Cursor::At(node);
                 }
             }
         }
@@ -632,12 +646,11 @@ impl Core {
                                 {
                                     self.work += 1;
                                 }
-                                match shown_string(node, self.stack.last()) {
-                                    Some(out) => scan_string(&mut self.escape, out, text, i),
-                                    None => scan_string(&mut self.escape, &mut self.text, text, i),
-                                }
+                                let Some(out) = shown_string(node, self.stack.last()) else {
+                                    return Err(error(ErrorKind::OutOfStep, i));
+                                };
+                                scan_string(&mut self.escape, out, text, i)
                             }
-                            Cursor::Lost => scan_string(&mut self.escape, &mut self.text, text, i),
                         }
                     } else {
                         scan_string(&mut self.escape, &mut self.text, text, i)
@@ -658,7 +671,8 @@ impl Core {
                             return Ok(Flow::NeedTree);
                         }
                         let string = Value::String(String::from(self.text.as_str()));
-                        self.place_scalar(&mut cursor, string);
+                        self.place_scalar(&mut cursor, string)
+                            .ok_or_else(|| error(ErrorKind::OutOfStep, i))?;
                         self.after_value();
                     } else {
                         self.after_value();
@@ -680,7 +694,8 @@ impl Core {
                                 offset: self.number_start,
                             });
                         };
-                        self.place_scalar(&mut cursor, number);
+                        self.place_scalar(&mut cursor, number)
+                            .ok_or_else(|| error(ErrorKind::OutOfStep, i))?;
                         self.after_value();
                     }
                 }
@@ -702,7 +717,8 @@ impl Core {
                             b"false" => Value::Bool(false),
                             _ => Value::Null,
                         };
-                        self.place_scalar(&mut cursor, value);
+                        self.place_scalar(&mut cursor, value)
+                            .ok_or_else(|| error(ErrorKind::OutOfStep, i))?;
                         self.after_value();
                     }
                     *at += 1;
@@ -732,8 +748,8 @@ impl Core {
                             cursor = match cursor {
                                 Cursor::Lazy => return Ok(Flow::NeedTree),
                                 Cursor::At(node) => place(node, self.stack.last_mut(), empty, true)
-                                    .map_or(Cursor::Lost, Cursor::At),
-                                Cursor::Lost => Cursor::Lost,
+                                    .map(Cursor::At)
+                                    .ok_or_else(|| error(ErrorKind::OutOfStep, i))?,
                             };
                             self.stack.push(Frame {
                                 object,
@@ -751,9 +767,9 @@ impl Core {
                                     Cursor::Lazy => return Ok(Flow::NeedTree),
                                     Cursor::At(node) => {
                                         let string = Value::String(String::new());
-                                        place(node, self.stack.last_mut(), string, true);
+                                        place(node, self.stack.last_mut(), string, true)
+                                            .ok_or_else(|| error(ErrorKind::OutOfStep, i))?;
                                     }
-                                    Cursor::Lost => {}
                                 }
                             }
                             self.text.clear();
@@ -827,9 +843,11 @@ impl Core {
     }
 
     /// Puts a complete scalar into the innermost container (or makes it the root).
-    fn place_scalar(&mut self, cursor: &mut Cursor<'_>, value: Value) {
-        if let Cursor::At(node) = cursor {
-            place(node, self.stack.last_mut(), value, false);
+    /// Puts a finished scalar in the tree; `None` when the tree is out of step with the stack.
+    fn place_scalar(&mut self, cursor: &mut Cursor<'_>, value: Value) -> Option<()> {
+        match cursor {
+            Cursor::At(node) => place(node, self.stack.last_mut(), value, false).map(|_| ()),
+            Cursor::Lazy => Some(()),
         }
     }
 
@@ -1756,6 +1774,80 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Writes a finite `f64` as JSON number text in one of the forms a producer may use:
+    /// Rust's shortest decimal, its exponent form, serde_json's, or 17 significant digits.
+    fn float_text(value: f64, form: u8) -> String {
+        match form % 4 {
+            0 => format!("{value}"),
+            1 => format!("{value:e}"),
+            2 => serde_json::to_string(&value).unwrap(),
+            _ => format!("{value:.16e}"),
+        }
+    }
+
+    #[test]
+    fn floats_are_correctly_rounded() {
+        // Values that a parser without correct rounding moves by one unit in the last place.
+        for text in ["123456789.12345679", "-0.36504322718152316"] {
+            let doc = format!("{{\"x\": {text}}}");
+            let bits = text.parse::<f64>().unwrap().to_bits();
+            for partial in [false, true] {
+                for cut in 0..=doc.len() {
+                    let value = parse_in_pieces(&doc, &[cut], partial).unwrap();
+                    assert_eq!(
+                        value["x"].as_f64().unwrap().to_bits(),
+                        bits,
+                        "{doc} cut at {cut}"
+                    );
+                    // Written back in the shortest form that reads as the same double.
+                    assert_eq!(value["x"].to_string(), text);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn every_finite_double_keeps_its_bits(
+            bits in any::<u64>(),
+            form in any::<u8>(),
+            cuts in prop::collection::vec(any::<usize>(), 0..6),
+            partial in any::<bool>(),
+        ) {
+            let value = f64::from_bits(bits);
+            prop_assume!(value.is_finite());
+            let text = float_text(value, form);
+            let doc = format!("[{text}, {{\"v\": {text}}}]");
+            let parsed = parse_in_pieces(&doc, &cuts, partial).unwrap();
+            for number in [&parsed[0], &parsed[1]["v"]] {
+                prop_assert_eq!(number.as_f64().unwrap().to_bits(), bits, "{}", text);
+                // The written form reads back as the same double.
+                let again: f64 = number.to_string().parse().unwrap();
+                prop_assert_eq!(again.to_bits(), bits, "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn a_tree_out_of_step_is_an_error_not_a_silent_loss() {
+        // Only a defect could desynchronise the tree from the stack; force one by hand.
+        for (start, rest) in [("[1, [", "2]]"), ("{\"a\": [", "true]}"), ("[[", "[]]]")] {
+            let mut parser = PartialJson::new();
+            parser.push(start).unwrap();
+            parser.root = Value::Bool(false);
+            let err = parser.push(rest).unwrap_err();
+            assert_eq!(err.kind(), &ErrorKind::OutOfStep, "{start}{rest}");
+            // The error sticks, and `finish` reports it instead of a value missing changes.
+            assert_eq!(parser.finish().unwrap_err().kind(), &ErrorKind::OutOfStep);
+        }
+        let mut parser = PartialJson::with_partial_strings();
+        parser.push("[\"ab").unwrap();
+        parser.root = Value::Array(vec![Value::Null]);
+        assert_eq!(parser.push("c").unwrap_err().kind(), &ErrorKind::OutOfStep);
     }
 
     #[test]
