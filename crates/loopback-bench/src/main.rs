@@ -194,6 +194,8 @@ fn config(url: &str) -> ClientConfig {
         .api_key("sk-bench-loopback")
         .base_url(url)
         .max_retries(0)
+        // The memory run streams a 1 GiB message, past the default limit of 256 MiB.
+        .max_message_size(usize::MAX)
 }
 
 /// What one client run measured and accumulated.

@@ -31,16 +31,23 @@
 //!
 //! | violation | rule |
 //! |---|---|
-//! | a block event or `message_delta` before `message_start` | [`Violation::NoMessageStart`] |
 //! | a second `message_start` | [`Violation::DuplicateMessageStart`] |
 //! | `content_block_start` whose index is not the next one | [`Violation::UnexpectedIndex`] |
 //! | a delta or stop for a block never started | [`Violation::UnknownBlock`] |
 //! | a delta or stop for a block already stopped | [`Violation::BlockClosed`] |
 //! | a known delta type the block cannot take (text into a tool call, ...) | [`Violation::DeltaMismatch`] |
-//! | any event but `ping` after `message_stop` | [`Violation::AfterMessageStop`] |
 //!
-//! Passed through without error and without changing the snapshot: `ping`, unknown event
-//! names, and unknown delta types (on a started, open block).
+//! # Tolerance
+//!
+//! Passed through without error and without changing the snapshot (`apply` returns
+//! `Ok(None)`), as the official SDKs let them pass:
+//!
+//! * `ping`, unknown event types (anywhere, after `message_stop` included: new event types are
+//!   the API growing), and unknown delta types on a started, open block;
+//! * any event before `message_start`: there is no snapshot yet to change;
+//! * any known event after `message_stop`, except `error`: the final message is the one
+//!   `message_stop` completed, and nothing that follows changes it. An `error` event is still
+//!   [`AccumulateError::Api`] wherever it comes, as the SDKs raise it.
 //!
 //! ```
 //! use stream_core::accumulate::{Accumulator, Derived};
@@ -70,13 +77,14 @@
 
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
+use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
 use serde_json::Value;
 
 use crate::messages::{
-    ApiErrorBody, BlockKind, ContentBlock, Delta, Message, MessageDelta, StreamEvent,
+    ApiErrorBody, BlockKind, ContentBlock, Delta, JsonObject, Message, MessageDelta, StreamEvent,
 };
 use crate::partial_json::{PartialJson, PartialJsonError};
 
@@ -143,11 +151,6 @@ pub enum Derived<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Violation {
-    /// This event came before `message_start`.
-    NoMessageStart {
-        /// The event's name.
-        event: String,
-    },
     /// A second `message_start`.
     DuplicateMessageStart,
     /// `content_block_start` for an index other than the next one.
@@ -176,17 +179,11 @@ pub enum Violation {
         /// The block's type.
         block_type: String,
     },
-    /// An event after `message_stop`.
-    AfterMessageStop {
-        /// The event's name.
-        event: String,
-    },
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NoMessageStart { event } => write!(f, "`{event}` before `message_start`"),
             Self::DuplicateMessageStart => f.write_str("a second `message_start`"),
             Self::UnexpectedIndex { expected, got } => write!(
                 f,
@@ -204,7 +201,6 @@ impl fmt::Display for Violation {
                 f,
                 "a `{delta_type}` for block {index}, a `{block_type}` block that cannot take it"
             ),
-            Self::AfterMessageStop { event } => write!(f, "`{event}` after `message_stop`"),
         }
     }
 }
@@ -232,13 +228,19 @@ pub enum AccumulateError {
     },
     /// The events broke a rule of the protocol.
     Violation(Violation),
+    /// Applying the event would take the message past the size limit
+    /// ([`Accumulator::max_message_size`]). The event was not applied.
+    MessageTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
 }
 
 impl AccumulateError {
     /// A short `snake_case` name of the kind of error (for logs and the `accumulate` example):
     /// for API errors the API's error type without its `_error` suffix (`overloaded`,
-    /// `rate_limit`, `api`, ...), else `truncated`, `invalid_tool_input` or
-    /// `protocol_violation`.
+    /// `rate_limit`, `api`, ...), else `truncated`, `invalid_tool_input`, `protocol_violation`
+    /// or `message_too_large`.
     #[must_use]
     pub fn kind(&self) -> &str {
         match self {
@@ -246,6 +248,7 @@ impl AccumulateError {
             Self::Truncated { .. } => "truncated",
             Self::InvalidToolInput { .. } => "invalid_tool_input",
             Self::Violation(_) => "protocol_violation",
+            Self::MessageTooLarge { .. } => "message_too_large",
         }
     }
 }
@@ -280,6 +283,9 @@ impl fmt::Display for AccumulateError {
                 raw.len()
             ),
             Self::Violation(violation) => write!(f, "protocol violation: {violation}"),
+            Self::MessageTooLarge { limit } => {
+                write!(f, "the message would grow past its limit of {limit} bytes")
+            }
         }
     }
 }
@@ -321,7 +327,7 @@ struct BlockState {
 }
 
 /// Folds stream events into a [`Message`]. See the [module docs](self) for the rules.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Accumulator {
     message: Option<Message>,
     blocks: Vec<BlockState>,
@@ -329,6 +335,28 @@ pub struct Accumulator {
     /// The first error (an `error` event, invalid tool input, a violation), kept for `finish`.
     error: Option<AccumulateError>,
     partial_strings: bool,
+    /// The content received so far, in bytes ([`Accumulator::message_size`]).
+    size: usize,
+    /// The most `size` may reach.
+    max_size: usize,
+}
+
+/// The default of [`Accumulator::max_message_size`]: 256 MiB, about a hundred times the
+/// largest reply the API sends today.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 << 20;
+
+impl Default for Accumulator {
+    fn default() -> Self {
+        Self {
+            message: None,
+            blocks: Vec::new(),
+            stopped: false,
+            error: None,
+            partial_strings: false,
+            size: 0,
+            max_size: DEFAULT_MAX_MESSAGE_SIZE,
+        }
+    }
 }
 
 impl Accumulator {
@@ -346,6 +374,45 @@ impl Accumulator {
             partial_strings: true,
             ..Self::default()
         }
+    }
+
+    /// Sets the largest message accepted, in bytes of content (see
+    /// [`message_size`](Self::message_size)); default [`DEFAULT_MAX_MESSAGE_SIZE`]. An event
+    /// that would take the message past it is [`AccumulateError::MessageTooLarge`] and is not
+    /// applied, so a server that streams forever cannot make the message grow without bound.
+    ///
+    /// ```
+    /// use stream_core::accumulate::{AccumulateError, Accumulator};
+    /// use stream_core::messages::StreamEvent;
+    ///
+    /// let mut acc = Accumulator::new().max_message_size(300);
+    /// let start = r#"{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}}"#;
+    /// acc.apply(&StreamEvent::parse("message_start", start)?)?;
+    /// let block = r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#;
+    /// acc.apply(&StreamEvent::parse("content_block_start", block)?)?;
+    /// let delta = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"0123456789"}}"#;
+    /// let delta = StreamEvent::parse("content_block_delta", delta)?;
+    /// while acc.apply(&delta).is_ok() {}
+    /// assert!(acc.message_size() <= 300);
+    /// let incomplete = acc.finish().unwrap_err();
+    /// assert_eq!(incomplete.error, AccumulateError::MessageTooLarge { limit: 300 });
+    /// assert!(incomplete.partial.is_some()); // everything applied before the limit
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
+    /// The size of the message so far: the bytes of every string received (text, thinking,
+    /// tool input as sent, signatures, keys and values of other fields) plus a few bytes per
+    /// number, `true`, `false`, `null` and container, about the size of the message as JSON. A
+    /// replacing delta (`signature_delta`, `message_delta`) counts again in full: the figure
+    /// bounds what the peer made us hold, cheaply, without walking the message.
+    #[must_use]
+    pub fn message_size(&self) -> usize {
+        self.size
     }
 
     /// The message so far (`None` before `message_start`).
@@ -445,17 +512,38 @@ impl Accumulator {
             .collect()
     }
 
-    /// Applies the event; says which derived event to build.
+    /// Applies the event within the size limit; says which derived event to build.
     fn step(&mut self, event: &StreamEvent) -> Result<Option<Step>, AccumulateError> {
-        let violation = |v| Err(AccumulateError::Violation(v));
-        if self.stopped && !matches!(event, StreamEvent::Ping) {
-            return violation(Violation::AfterMessageStop {
-                event: event.event_type().to_string(),
+        let cost = if self.stopped || self.message.is_none() {
+            // Not applied (module docs, Tolerance), except `message_start` itself.
+            match event {
+                StreamEvent::MessageStart(message) if !self.stopped => {
+                    json_size_of_object(message.as_json())
+                }
+                _ => 0,
+            }
+        } else {
+            event_size(event)
+        };
+        let size = self.size.saturating_add(cost);
+        if size > self.max_size {
+            return Err(AccumulateError::MessageTooLarge {
+                limit: self.max_size,
             });
         }
+        let step = self.apply_event(event)?;
+        self.size = size;
+        Ok(step)
+    }
+
+    /// Applies the event; says which derived event to build.
+    fn apply_event(&mut self, event: &StreamEvent) -> Result<Option<Step>, AccumulateError> {
+        let violation = |v| Err(AccumulateError::Violation(v));
         match event {
-            StreamEvent::Ping | StreamEvent::Unknown { .. } => return Ok(None),
             StreamEvent::Error(body) => return Err(AccumulateError::Api(body.clone())),
+            // The final message is the one `message_stop` completed (module docs, Tolerance).
+            _ if self.stopped => return Ok(None),
+            StreamEvent::Ping | StreamEvent::Unknown { .. } => return Ok(None),
             StreamEvent::MessageStart(message) => {
                 if self.message.is_some() {
                     return violation(Violation::DuplicateMessageStart);
@@ -474,9 +562,8 @@ impl Accumulator {
             _ => {}
         }
         let Some(message) = self.message.as_mut() else {
-            return violation(Violation::NoMessageStart {
-                event: event.event_type().to_string(),
-            });
+            // Before `message_start` there is no snapshot to change: the event passes through.
+            return Ok(None);
         };
         match event {
             StreamEvent::ContentBlockStart { index, block } => {
@@ -695,6 +782,59 @@ fn apply_delta(
         Delta::Unknown(_) => return Ok(None),
     }
     Ok(Some(Step::Delta(index)))
+}
+
+/// What applying `event` adds to [`Accumulator::message_size`] (events that change nothing
+/// cost nothing).
+fn event_size(event: &StreamEvent) -> usize {
+    match event {
+        StreamEvent::MessageStart(message) => json_size_of_object(message.as_json()),
+        StreamEvent::ContentBlockStart { block, .. } => json_size_of_object(block.as_json()),
+        StreamEvent::ContentBlockDelta { delta, .. } => match delta {
+            Delta::Text(text)
+            | Delta::InputJson(text)
+            | Delta::Thinking(text)
+            | Delta::Signature(text) => text.len(),
+            Delta::Citation(citation) => json_size(citation),
+            Delta::Compaction(fields) => json_size_of_object(fields),
+            Delta::Unknown(_) => 0,
+        },
+        StreamEvent::MessageDelta(delta) => {
+            json_size_of_object(&delta.delta)
+                + delta.usage.as_ref().map_or(0, json_size_of_object)
+                + json_size_of_object(&delta.extra)
+        }
+        _ => 0,
+    }
+}
+
+/// About the size of `value` as compact JSON: strings and keys by their bytes, a few bytes
+/// for everything else. Iterative, so a deep value cannot overflow the stack.
+fn json_size(value: &Value) -> usize {
+    let mut size = 0usize;
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        size = size.saturating_add(match value {
+            Value::String(text) => text.len() + 2,
+            Value::Array(items) => {
+                pending.extend(items);
+                2 + items.len()
+            }
+            Value::Object(map) => {
+                pending.extend(map.values());
+                2 + map.keys().map(|key| key.len() + 4).sum::<usize>()
+            }
+            _ => 8,
+        });
+    }
+    size
+}
+
+fn json_size_of_object(object: &JsonObject) -> usize {
+    2 + object
+        .iter()
+        .map(|(key, value)| key.len() + 4 + json_size(value))
+        .sum::<usize>()
 }
 
 fn apply_message_delta(message: &mut Message, event: &MessageDelta) {

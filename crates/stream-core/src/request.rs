@@ -152,6 +152,10 @@ pub struct ClientConfig {
     pub decoder: DecoderConfig,
     /// The most bytes of an error body (or of a non-SSE body) kept; default 64 KiB.
     pub max_error_body: usize,
+    /// The largest message accepted, in bytes of content; default
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`](crate::accumulate::DEFAULT_MAX_MESSAGE_SIZE) (256 MiB).
+    /// See [`Accumulator::max_message_size`](crate::accumulate::Accumulator::max_message_size).
+    pub max_message_size: usize,
     /// Deadlines.
     pub timeouts: Timeouts,
     /// Retries.
@@ -177,6 +181,7 @@ impl ClientConfig {
             user_agent: format!("anthropic-stream/{}", env!("CARGO_PKG_VERSION")),
             decoder: DecoderConfig::new(),
             max_error_body: 64 * 1024,
+            max_message_size: crate::accumulate::DEFAULT_MAX_MESSAGE_SIZE,
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
         }
@@ -241,6 +246,23 @@ impl ClientConfig {
             url.pop();
         }
         self.base_url = url;
+        self
+    }
+
+    /// Sets the largest message accepted, in bytes of content (default 256 MiB). A stream
+    /// whose message would grow past it fails with
+    /// [`ProtocolError::MessageTooLarge`](crate::session::ProtocolError::MessageTooLarge): the
+    /// connection is closed and the message as far as it got is kept.
+    ///
+    /// ```
+    /// use stream_core::request::ClientConfig;
+    ///
+    /// let config = ClientConfig::new().max_message_size(2 << 30); // a 1 GiB benchmark stream
+    /// assert_eq!(config.max_message_size, 2 << 30);
+    /// ```
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
         self
     }
 

@@ -305,6 +305,12 @@ pub enum ProtocolError {
     },
     /// The events broke a rule (see [`crate::accumulate`]).
     Violation(Violation),
+    /// The message would have grown past [`ClientConfig::max_message_size`]; the connection
+    /// is closed and the message as far as it got is kept.
+    MessageTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
 }
 
 /// What went wrong, by who is to blame.
@@ -357,6 +363,7 @@ impl SessionError {
             ErrorKind::Protocol(ProtocolError::Violation(_)) => "protocol_violation",
             ErrorKind::Protocol(ProtocolError::Sse(_)) => "sse",
             ErrorKind::Protocol(ProtocolError::InvalidEvent(_)) => "invalid_json",
+            ErrorKind::Protocol(ProtocolError::MessageTooLarge { .. }) => "message_too_large",
         }
     }
 }
@@ -398,6 +405,9 @@ impl fmt::Display for SessionError {
             }
             ErrorKind::Protocol(ProtocolError::Violation(v)) => {
                 write!(f, "protocol violation: {v}")?;
+            }
+            ErrorKind::Protocol(ProtocolError::MessageTooLarge { limit }) => {
+                write!(f, "the message grew past its limit of {limit} bytes")?;
             }
         }
         if let Some(id) = &self.request_id {
@@ -560,7 +570,7 @@ impl Session {
             started_at: None,
             idle_deadline: None,
             outputs: VecDeque::new(),
-            accumulator: Accumulator::new(),
+            accumulator: new_accumulator(config),
             delivered: false,
             status: None,
             headers: Vec::new(),
@@ -989,7 +999,7 @@ impl Session {
     fn retry(&mut self, attempt: AttemptId, now: Duration, delay: Duration) {
         self.outputs.push_back(Output::DropConnection { attempt });
         self.decoder = Decoder::with_config(self.config.decoder.clone());
-        self.accumulator = Accumulator::new();
+        self.accumulator = new_accumulator(&self.config);
         self.idle_deadline = None;
         self.state = State::Backoff { until: now + delay };
     }
@@ -1058,9 +1068,10 @@ impl Session {
                     self.state = State::Done;
                     self.outputs.push_back(Output::Finished(Ok(message)));
                 }
-                // Unreachable today (a complete accumulator has no error), kept total.
+                // An error kept after `message_stop` (an `error` event) fails the stream; the
+                // session fails at once on such an event, so this is for completeness.
                 Err(incomplete) => {
-                    self.accumulator = Accumulator::new();
+                    self.accumulator = new_accumulator(&self.config);
                     self.fail(accumulate_error(
                         incomplete.error,
                         self.status.unwrap_or(200),
@@ -1151,6 +1162,11 @@ impl Session {
     }
 }
 
+/// An empty accumulator with the configured limits.
+fn new_accumulator(config: &ClientConfig) -> Accumulator {
+    Accumulator::new().max_message_size(config.max_message_size)
+}
+
 /// The session error for an accumulator error.
 fn accumulate_error(err: AccumulateError, status: u16) -> ErrorKind {
     match err {
@@ -1169,6 +1185,9 @@ fn accumulate_error(err: AccumulateError, status: u16) -> ErrorKind {
             ErrorKind::Protocol(ProtocolError::InvalidToolInput { index, raw, error })
         }
         AccumulateError::Violation(v) => ErrorKind::Protocol(ProtocolError::Violation(v)),
+        AccumulateError::MessageTooLarge { limit } => {
+            ErrorKind::Protocol(ProtocolError::MessageTooLarge { limit })
+        }
     }
 }
 

@@ -171,6 +171,7 @@ macro_rules! conformance_suite {
             a_final_status_error_surfaces_at_enter_with_its_request_id,
             a_stalled_stream_ends_at_the_idle_deadline_with_the_partial_message,
             a_slow_drip_within_the_idle_deadline_is_not_a_stall,
+            a_message_past_its_size_limit_fails_and_closes,
             a_server_that_never_answers_hits_the_head_deadline,
             a_truncated_stream_hands_back_the_partial_message,
             text_stream_then_final_message,

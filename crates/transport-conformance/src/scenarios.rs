@@ -30,7 +30,7 @@ fn fixture(path: &str) -> Vec<u8> {
 }
 
 fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/anthropic")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/anthropic")
 }
 
 const FALLBACK: &str = "recorded/stream-b-fallback.sse";
@@ -304,6 +304,42 @@ pub fn a_stalled_stream_ends_at_the_idle_deadline_with_the_partial_message<R: Ru
     assert_eq!(failure.partial.as_ref().unwrap().text().len(), 5 * 16);
     assert_eq!(failure.request_id, request_id(&server, 0));
     assert!(server.wait_all_closed(Duration::from_secs(2)).is_some());
+}
+
+/// A message that grows past `max_message_size` ends in a typed error with everything up to
+/// the limit, and the connection is closed at once.
+pub fn a_message_past_its_size_limit_fails_and_closes<R: Runner>() {
+    let server = Server::start();
+    // 20,000 deltas of 64 bytes: 1.25 MiB of text against a 64 KiB limit.
+    server.enqueue(Reply::generated(Generate::text(20_000).delta_len(64)));
+    let limit = 64 << 10;
+    let config = config(&server).max_message_size(limit);
+    let run = R::run(&R::client(config, None), params(), Exit::Drain, &mut || {});
+    let failure = run.failure();
+    assert_eq!(
+        failure.kind,
+        ErrorKind::Protocol(ProtocolError::MessageTooLarge { limit }),
+        "{failure}"
+    );
+    let text = failure
+        .partial
+        .as_ref()
+        .expect("the partial message")
+        .text()
+        .len();
+    // Every delta that fitted was kept; the one that would cross the limit was not.
+    assert!(text <= limit && text > limit - 1024, "{text} bytes of text");
+    assert_eq!(failure.request_id, request_id(&server, 0));
+    server
+        .wait_all_closed(Duration::from_secs(2))
+        .expect("the connection was closed");
+    assert!(
+        server
+            .connections()
+            .iter()
+            .all(|c| c.closed_by == Some(ClosedBy::Client)),
+        "the client closed the connection before the reply ended"
+    );
 }
 
 /// Slow but steady bytes are not a stall.

@@ -1,7 +1,8 @@
 //! The accumulator on arbitrary event sequences: well-formed events in any order (so every
 //! rule and violation is reached), plus raw SSE names and data. Invariants: no panic, every
-//! event is applied or rejected with a typed error, and what the accumulator holds stays within
-//! a constant factor of what it was given.
+//! event is applied or rejected with a typed error, what the accumulator holds stays within
+//! a constant factor of what it was given and within its message limit, and nothing after
+//! `message_stop` changes the message.
 
 use arbitrary::Arbitrary;
 use serde_json::json;
@@ -144,11 +145,15 @@ fn event(op: &Op) -> (String, String) {
 /// Runs the target on one input: the bytes are read as the fuzzer reads them
 /// (`arbitrary`, taking the rest), and inputs that do not decode are skipped.
 pub(crate) fn check(data: &[u8]) {
-    let Ok(ops) = Vec::<Op>::arbitrary_take_rest(arbitrary::Unstructured::new(data)) else {
+    let Ok((limit, ops)) = <(u8, Vec<Op>)>::arbitrary_take_rest(arbitrary::Unstructured::new(data))
+    else {
         return;
     };
-    let mut acc = Accumulator::new();
+    // A message limit from 256 bytes to 64 KiB, so that crossing it is reached too.
+    let limit = 256 * (usize::from(limit) + 1);
+    let mut acc = Accumulator::new().max_message_size(limit);
     let mut given = 0usize;
+    let mut at_stop = None;
     for op in &ops {
         let (name, data) = event(op);
         given += name.len() + data.len();
@@ -156,6 +161,17 @@ pub(crate) fn check(data: &[u8]) {
             continue;
         };
         let _ = acc.apply(&event);
+        assert!(
+            acc.message_size() <= limit,
+            "{} > {limit}",
+            acc.message_size()
+        );
+        // Nothing after `message_stop` changes the message.
+        match &at_stop {
+            None if acc.is_complete() => at_stop = acc.snapshot().cloned(),
+            None => {}
+            Some(stopped) => assert_eq!(acc.snapshot(), Some(stopped), "after {name}"),
+        }
     }
     let held = acc
         .snapshot()
