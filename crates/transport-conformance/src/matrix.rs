@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use messages_test_server::{Fault, Generate, Reply, Server};
+use serde_json::Value;
 use stream_core::request::{ClientConfig, MessageParam, MessageParams, RetryPolicy, Timeouts};
 use stream_core::session::{
     ApiErrorKind, Deadline, ErrorKind, ProtocolError, SessionError, TransportErrorKind,
@@ -29,10 +30,10 @@ enum Events {
 }
 
 /// What a cell must end in.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Expect {
-    /// The whole message.
-    Message,
+    /// This whole final message (as JSON).
+    Message(Value),
     /// This error, after these events and attempts.
     Error {
         is: fn(&SessionError) -> bool,
@@ -100,7 +101,7 @@ fn config(server: &Server) -> ClientConfig {
 fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/anthropic")
+            .join("../../fixtures/anthropic")
             .join(path),
     )
     .unwrap()
@@ -149,6 +150,14 @@ fn sse(e: &SessionError) -> bool {
 
 fn text(deltas: u64) -> Reply {
     Reply::generated(Generate::text(deltas))
+}
+
+/// The model every cell asks for.
+const MODEL: &str = "claude-test";
+
+/// The final message the generator promises for `text(deltas)`.
+fn text_message(deltas: u64) -> Expect {
+    Expect::Message(Generate::text(deltas).expected_message(MODEL))
 }
 
 fn status(code: u16, retry_after: bool) -> Setup {
@@ -259,7 +268,7 @@ pub fn cells() -> Vec<Cell> {
         Cell {
             name: "slow_drip_within_idle",
             fault: "slow drip: 64 bytes every 30 ms",
-            build: || setup(text(3).drip(64, Duration::from_millis(30)), Expect::Message),
+            build: || setup(text(3).drip(64, Duration::from_millis(30)), text_message(3)),
         },
         Cell {
             name: "slow_drip_past_idle",
@@ -297,7 +306,8 @@ pub fn cells() -> Vec<Cell> {
                         4,
                         Bytes::from_static(b"\x00\x1b[31mgarbage{\xfe\n\n"),
                     )),
-                    Expect::Message,
+                    // Nothing of the garbage reaches the message.
+                    text_message(5),
                 )
             },
         },
@@ -316,7 +326,19 @@ pub fn cells() -> Vec<Cell> {
         Cell {
             name: "invalid_utf8_lossy",
             fault: "invalid UTF-8 in a text delta (default lossy decoding)",
-            build: || setup(text(2).fault(Fault::InvalidUtf8At(4, 0)), Expect::Message),
+            build: || {
+                // The injected delta comes after the first text delta (events: start, block
+                // start, ping, delta 1, injected, delta 2), each invalid sequence one U+FFFD.
+                let mut message = Generate::text(2).expected_message(MODEL);
+                let generated = message["content"][0]["text"].as_str().unwrap().to_owned();
+                let (first, second) = generated.split_at(16);
+                message["content"][0]["text"] =
+                    format!("{first}bad \u{fffd} \u{fffd}( \u{fffd} end{second}").into();
+                setup(
+                    text(2).fault(Fault::InvalidUtf8At(4, 0)),
+                    Expect::Message(message),
+                )
+            },
         },
         Cell {
             name: "invalid_utf8_strict",
@@ -428,7 +450,7 @@ pub fn cells() -> Vec<Cell> {
                     server,
                     config,
                     trust: true,
-                    expect: Expect::Message,
+                    expect: Expect::Message(Generate::default().expected_message(MODEL)),
                     within: Duration::from_secs(2),
                 }
             },
@@ -526,7 +548,7 @@ pub fn run<R: Runner>(name: &str, transport: &'static str) -> Outcome {
         .then(|| setup.server.certificate_der())
         .flatten();
     let client = R::client(setup.config.clone(), roots);
-    let params = MessageParams::new("claude-test", 256).message(MessageParam::user("Hello"));
+    let params = MessageParams::new(MODEL, 256).message(MessageParam::user("Hello"));
     let started = Instant::now();
     let played = catch_unwind(AssertUnwindSafe(|| {
         R::run(&client, params, Exit::Drain, &mut || {})
@@ -542,14 +564,14 @@ pub fn run<R: Runner>(name: &str, transport: &'static str) -> Outcome {
     );
     let attempts = u32::try_from(setup.server.request_count()).unwrap_or(u32::MAX);
     let outcome = match setup.expect {
-        Expect::Message => {
+        Expect::Message(expected) => {
             let message = run.message.as_ref().unwrap_or_else(|| {
                 panic!(
                     "{transport}: {name}: no message: {:?}",
                     run.error.as_ref().or(run.enter_error.as_ref())
                 )
             });
-            assert!(!message.text().is_empty());
+            assert_eq!(message.to_json(), expected, "{transport}: {name}");
             "message".to_owned()
         }
         Expect::Error {
