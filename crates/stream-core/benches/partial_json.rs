@@ -2,7 +2,8 @@
 //! fragments with the live snapshot read after every fragment, against appending everything
 //! to a `String` and parsing once with `serde_json` (the floor: no snapshot at all). The
 //! official SDKs re-parse the whole buffer after every fragment, which is quadratic; ours must
-//! stay linear, so time per byte is flat across the three sizes.
+//! stay linear, so time per byte is flat across the three sizes. A second group streams 1 MiB
+//! of full-precision floats, where exact (correctly rounded) numbers cost the most.
 //!
 //! ```text
 //! cargo bench -p stream-core --bench partial_json
@@ -39,6 +40,31 @@ fn tool_input(len: usize) -> String {
         i += 1;
     }
     doc.push_str("], \"done\": true}");
+    doc
+}
+
+/// A tool input of about `len` bytes that is nearly all floats at full precision (17
+/// significant digits, as a model or a serializer writes computed values): the case where
+/// correctly rounded number parsing costs the most.
+fn float_input(len: usize) -> String {
+    let mut doc = String::from("{\"values\": [");
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut first = true;
+    while doc.len() < len {
+        // xorshift: spread the values over many magnitudes and digit patterns.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mantissa = (state >> 11) as f64 / (1u64 << 53) as f64;
+        let exponent = i32::try_from(state % 16).expect("small") - 8;
+        if !first {
+            doc.push_str(", ");
+        }
+        first = false;
+        write!(doc, "{:.16e}", mantissa * 10f64.powi(exponent))
+            .expect("writing to a String cannot fail");
+    }
+    doc.push_str("]}");
     doc
 }
 
@@ -105,6 +131,32 @@ fn bench(c: &mut Criterion) {
             },
         );
     }
+    group.finish();
+
+    // Exact numbers: the cost of correct rounding shows most on an input of long floats.
+    let mut group = c.benchmark_group("float_input_8B_fragments");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let doc = float_input(1024 * 1024);
+    let pieces = fragments(&doc);
+    assert_eq!(
+        incremental(&pieces),
+        parse_once(&pieces),
+        "same final value"
+    );
+    group.throughput(Throughput::Bytes(doc.len() as u64));
+    group.bench_with_input(
+        BenchmarkId::new("partial_json_snapshot_every_fragment", 1024),
+        &pieces,
+        |b, p| b.iter(|| incremental(black_box(p))),
+    );
+    group.bench_with_input(
+        BenchmarkId::new("serde_json_parse_once", 1024),
+        &pieces,
+        |b, p| b.iter(|| parse_once(black_box(p))),
+    );
     group.finish();
 }
 
