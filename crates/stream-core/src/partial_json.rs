@@ -1777,7 +1777,7 @@ mod tests {
     }
 
     /// Writes a finite `f64` as JSON number text in one of the forms a producer may use:
-    /// Rust's shortest decimal, its exponent form, serde_json's, or 17 significant digits.
+    /// Rust's shortest decimal, its exponent form, `serde_json`'s, or 17 significant digits.
     fn float_text(value: f64, form: u8) -> String {
         match form % 4 {
             0 => format!("{value}"),
