@@ -698,3 +698,75 @@ fn invalid_params_are_refused_at_build() {
     assert!(Session::new(&config, &MessageParams::new("m", 1)).is_err());
     assert!(Session::new(&config, &params().extra("stream", serde_json::json!(false))).is_err());
 }
+
+#[test]
+fn a_retry_that_cannot_fit_the_total_deadline_returns_its_cause_at_once() {
+    let mut timeouts = Timeouts::default();
+    timeouts.total = Some(Duration::from_secs(1));
+    let config = config().timeouts(timeouts);
+    // The server asks for 3 s: past the deadline, so the 529 is the answer, now.
+    let mut sim = Sim::new(&config);
+    let a0 = sim.enter();
+    assert!(sim.head(a0, 529, &[("retry-after", "3")]).is_empty());
+    let outs = sim.end(a0);
+    assert!(
+        matches!(&error(&outs).kind, ErrorKind::Api(api) if api.status == 529),
+        "{outs:?}"
+    );
+    assert_eq!(sim.now, Duration::ZERO);
+    assert_eq!(sim.session.attempts(), 1);
+
+    // A backoff that fits is taken; the next one, which would end past the deadline, is not:
+    // the second reset is returned at 0.5 s instead of Timeout(Total) at 1 s.
+    let mut sim = Sim::new(&config);
+    let a0 = sim.enter();
+    sim.session
+        .handle_transport_error(a0, sim.now, TransportErrorKind::Reset, "reset");
+    assert!(matches!(sim.drain().as_slice(), [Drop(_)]));
+    let outs = sim.advance();
+    let [Send(a1, _)] = outs.as_slice() else {
+        panic!("{outs:?}")
+    };
+    assert_eq!(sim.now, ms(500));
+    sim.session
+        .handle_transport_error(*a1, sim.now, TransportErrorKind::Reset, "reset");
+    let outs = sim.drain();
+    assert!(
+        matches!(
+            error(&outs).kind,
+            ErrorKind::Transport {
+                kind: TransportErrorKind::Reset,
+                ..
+            }
+        ),
+        "{outs:?}"
+    );
+}
+
+#[test]
+fn idle_time_counts_only_while_the_consumer_waits() {
+    let mut sim = Sim::new(&config());
+    let a0 = sim.enter();
+    sim.head(a0, 200, &SSE_HEAD);
+    sim.session
+        .handle_body(a0, sim.now, STREAM.as_bytes()[..400].to_vec());
+    // One event handed out; the consumer then stays away for 200 s (idle deadline 90 s).
+    assert!(matches!(sim.session.poll_output(), Some(Output::Event(_))));
+    sim.now = Duration::from_secs(200);
+    // Back, it takes what is already decoded: the stale deadline is not acted on by polling.
+    assert!(matches!(sim.session.poll_output(), Some(Output::Event(_))));
+    while sim.session.poll_output().is_some() {}
+    sim.session.handle_wait(sim.now);
+    assert_eq!(sim.session.poll_timeout(), Some(Duration::from_secs(290)));
+    // A second wait with nothing handed out in between changes nothing.
+    sim.session.handle_wait(Duration::from_secs(250));
+    assert_eq!(sim.session.poll_timeout(), Some(Duration::from_secs(290)));
+    // A real stall from here ends at the deadline; `handle_deadline` counts a clock read a
+    // moment early as the deadline.
+    sim.session.handle_deadline(Duration::from_millis(289_999));
+    let outs = sim.drain();
+    assert!(matches!(
+        error(&outs).kind,
+        ErrorKind::Timeout(Deadline::Idle)
+    ));
+}

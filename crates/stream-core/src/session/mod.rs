@@ -21,11 +21,19 @@
 //! # The drain contract
 //!
 //! After every input (`enter`, `handle_*`, `close`), call [`poll_output`](Session::poll_output)
-//! until it returns `None`, acting on each [`Output`]; then wait for IO or for the deadline of
+//! until it returns `None`, acting on each [`Output`]; then call
+//! [`handle_wait`](Session::handle_wait), wait for IO or for the deadline of
 //! [`poll_timeout`](Session::poll_timeout), whichever comes first, and feed what happened back
 //! with the driver's own reading of a monotonic clock (`now`, a [`Duration`] since any origin
-//! the driver picks). Events are decoded lazily, one per `poll_output` call, so a driver that
-//! hands events to a consumer one at a time reads nothing ahead of it.
+//! the driver picks): [`handle_deadline`](Session::handle_deadline) when the deadline came
+//! first. Events are decoded lazily, one per `poll_output` call, so a driver that hands events
+//! to a consumer one at a time reads nothing ahead of it. [`crate::exchange::Exchange`] is this
+//! contract written once, as both transports use it.
+//!
+//! Deadlines are defined on network activity: idle is the peer's silence while the consumer
+//! waits (time the consumer spends away does not count), and the total deadline covers every
+//! attempt: a retry whose wait would end past it is not made, and the error that asked for it
+//! is returned at once.
 //!
 //! Method groups:
 //! * inputs: [`enter`](Session::enter), [`handle_response_head`](Session::handle_response_head),
@@ -103,11 +111,19 @@ use core::time::Duration;
 
 use bytes::Bytes;
 
-use crate::accumulate::{AccumulateError, Accumulator, Violation, api_error_kind};
+use crate::accumulate::{AccumulateError, Accumulator};
 use crate::messages::{ApiErrorBody, Message, StreamEvent};
-use crate::partial_json::PartialJsonError;
 use crate::request::{ClientConfig, MessageParams, ParamsError, Request};
-use crate::sse::{Decoder, SseError};
+use crate::sse::Decoder;
+
+mod error;
+mod retry;
+
+use error::accumulate_error;
+pub use error::{
+    ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, SessionError,
+    TransportErrorKind,
+};
 
 /// Which attempt an input or output is about. Attempts are numbered from 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -153,295 +169,6 @@ pub enum Output {
     /// The end: the final message, or the error with everything received. Comes once.
     Finished(Result<Message, Box<SessionError>>),
 }
-
-/// How a transport failed, as the driver classified it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TransportErrorKind {
-    /// The connection could not be opened (DNS, refused, unreachable, connect timeout).
-    Connect,
-    /// The connection was reset or closed mid-exchange.
-    Reset,
-    /// The TLS handshake failed (certificate, protocol). Not retried.
-    Tls,
-    /// Anything else.
-    Other,
-}
-
-impl fmt::Display for TransportErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Connect => "connect",
-            Self::Reset => "connection reset",
-            Self::Tls => "TLS",
-            Self::Other => "transport",
-        })
-    }
-}
-
-/// Which deadline expired.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Deadline {
-    /// No response head in time.
-    ResponseHead,
-    /// No body byte in time.
-    Idle,
-    /// The whole exchange took too long.
-    Total,
-}
-
-/// The API's error kinds (from the error body's `type`, else from the status).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ApiErrorKind {
-    /// 400 `invalid_request_error`.
-    InvalidRequest,
-    /// 401 `authentication_error`.
-    Authentication,
-    /// 402 `billing_error`.
-    Billing,
-    /// 403 `permission_error`.
-    Permission,
-    /// 404 `not_found_error`.
-    NotFound,
-    /// 413 `request_too_large`.
-    RequestTooLarge,
-    /// 429 `rate_limit_error`.
-    RateLimit,
-    /// 500 `api_error`.
-    Api,
-    /// 504 `timeout_error`.
-    Timeout,
-    /// 529 `overloaded_error`.
-    Overloaded,
-    /// Another type, as sent.
-    Other(String),
-}
-
-impl ApiErrorKind {
-    /// The kind named by an error body's `type`.
-    #[must_use]
-    pub fn from_type(error_type: &str) -> Self {
-        match error_type {
-            "invalid_request_error" => Self::InvalidRequest,
-            "authentication_error" => Self::Authentication,
-            "billing_error" => Self::Billing,
-            "permission_error" => Self::Permission,
-            "not_found_error" => Self::NotFound,
-            "request_too_large" => Self::RequestTooLarge,
-            "rate_limit_error" => Self::RateLimit,
-            "api_error" => Self::Api,
-            "timeout_error" => Self::Timeout,
-            "overloaded_error" => Self::Overloaded,
-            other => Self::Other(other.to_string()),
-        }
-    }
-
-    /// The kind a status implies when the body says nothing.
-    #[must_use]
-    pub fn from_status(status: u16) -> Self {
-        match status {
-            400 => Self::InvalidRequest,
-            401 => Self::Authentication,
-            402 => Self::Billing,
-            403 => Self::Permission,
-            404 => Self::NotFound,
-            413 => Self::RequestTooLarge,
-            429 => Self::RateLimit,
-            504 => Self::Timeout,
-            529 => Self::Overloaded,
-            _ => Self::Api,
-        }
-    }
-}
-
-/// An error the API reported, in the response head or as an `error` event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ApiError {
-    /// The HTTP status (for an `error` event, the status of the stream: usually 200).
-    pub status: u16,
-    /// The kind.
-    pub kind: ApiErrorKind,
-    /// The error `type` as sent (empty when the body was not the API's error shape).
-    pub error_type: String,
-    /// The API's message (or the start of the body when it was not the API's error shape).
-    pub message: String,
-    /// Whether the error came as an `error` event after the stream started.
-    pub mid_stream: bool,
-    /// The raw body (bounded by [`ClientConfig::max_error_body`]).
-    pub body: String,
-}
-
-/// The peer broke the protocol.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum ProtocolError {
-    /// A 2xx response that is not `text/event-stream` (a proxy's HTML page, say).
-    WrongContentType {
-        /// The content type received.
-        content_type: String,
-        /// The start of the body (bounded by [`ClientConfig::max_error_body`]).
-        body_prefix: String,
-    },
-    /// The SSE decoder refused the stream (a limit).
-    Sse(SseError),
-    /// An event's data was not the JSON its name promises.
-    InvalidEvent(String),
-    /// The stream ended before `message_stop`.
-    Truncated {
-        /// Blocks started and never stopped.
-        open_blocks: Vec<usize>,
-    },
-    /// A block's tool input is not valid JSON.
-    InvalidToolInput {
-        /// The block.
-        index: usize,
-        /// Everything received for it.
-        raw: String,
-        /// What the parser found.
-        error: PartialJsonError,
-    },
-    /// The events broke a rule (see [`crate::accumulate`]).
-    Violation(Violation),
-    /// The message would have grown past [`ClientConfig::max_message_size`]; the connection
-    /// is closed and the message as far as it got is kept.
-    MessageTooLarge {
-        /// The limit, in bytes.
-        limit: usize,
-    },
-}
-
-/// What went wrong, by who is to blame.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The API reported an error (an HTTP status or an `error` event).
-    Api(ApiError),
-    /// The connection failed.
-    Transport {
-        /// How, as the driver classified it.
-        kind: TransportErrorKind,
-        /// The driver's description.
-        message: String,
-    },
-    /// A deadline expired.
-    Timeout(Deadline),
-    /// The peer broke the protocol.
-    Protocol(ProtocolError),
-}
-
-/// Why a session failed, with everything that was received.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct SessionError {
-    /// What went wrong.
-    pub kind: ErrorKind,
-    /// The `request-id` of the response, when there was one.
-    pub request_id: Option<String>,
-    /// The message as far as it got, when the failure came mid-stream.
-    pub partial: Option<Box<Message>>,
-    /// The raw tool input of every block still open, by index.
-    pub raw_tool_inputs: Vec<(usize, String)>,
-    /// How many requests were sent.
-    pub attempts: u32,
-}
-
-impl SessionError {
-    /// A short `snake_case` name of the kind (for logs and the CLI).
-    #[must_use]
-    pub fn kind_name(&self) -> &str {
-        match &self.kind {
-            ErrorKind::Api(api) if !api.error_type.is_empty() => api_error_kind(&api.error_type),
-            ErrorKind::Api(_) => "api_error",
-            ErrorKind::Transport { .. } => "transport",
-            ErrorKind::Timeout(_) => "timeout",
-            ErrorKind::Protocol(ProtocolError::Truncated { .. }) => "truncated",
-            ErrorKind::Protocol(ProtocolError::WrongContentType { .. }) => "wrong_content_type",
-            ErrorKind::Protocol(ProtocolError::InvalidToolInput { .. }) => "invalid_tool_input",
-            ErrorKind::Protocol(ProtocolError::Violation(_)) => "protocol_violation",
-            ErrorKind::Protocol(ProtocolError::Sse(_)) => "sse",
-            ErrorKind::Protocol(ProtocolError::InvalidEvent(_)) => "invalid_json",
-            ErrorKind::Protocol(ProtocolError::MessageTooLarge { .. }) => "message_too_large",
-        }
-    }
-}
-
-impl fmt::Display for SessionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            ErrorKind::Api(api) => {
-                write!(f, "API error (status {}", api.status)?;
-                if !api.error_type.is_empty() {
-                    write!(f, ", {}", api.error_type)?;
-                }
-                if api.mid_stream {
-                    f.write_str(", mid-stream")?;
-                }
-                write!(f, "): {}", api.message)?;
-            }
-            ErrorKind::Transport { kind, message } => write!(f, "{kind} error: {message}")?,
-            ErrorKind::Timeout(Deadline::ResponseHead) => {
-                f.write_str("timed out waiting for the response head")?;
-            }
-            ErrorKind::Timeout(Deadline::Idle) => {
-                f.write_str("timed out: the stream went silent")?;
-            }
-            ErrorKind::Timeout(Deadline::Total) => f.write_str("timed out: total deadline")?,
-            ErrorKind::Protocol(ProtocolError::WrongContentType { content_type, .. }) => {
-                write!(f, "expected text/event-stream, got `{content_type}`")?;
-            }
-            ErrorKind::Protocol(ProtocolError::Sse(err)) => write!(f, "{err}")?,
-            ErrorKind::Protocol(ProtocolError::InvalidEvent(err)) => write!(f, "{err}")?,
-            ErrorKind::Protocol(ProtocolError::Truncated { .. }) => {
-                f.write_str("the stream ended before `message_stop`")?;
-            }
-            ErrorKind::Protocol(ProtocolError::InvalidToolInput { index, error, .. }) => {
-                write!(
-                    f,
-                    "the tool input of block {index} is not valid JSON: {error}"
-                )?;
-            }
-            ErrorKind::Protocol(ProtocolError::Violation(v)) => {
-                write!(f, "protocol violation: {v}")?;
-            }
-            ErrorKind::Protocol(ProtocolError::MessageTooLarge { limit }) => {
-                write!(f, "the message grew past its limit of {limit} bytes")?;
-            }
-        }
-        if let Some(id) = &self.request_id {
-            write!(f, " (request-id {id})")?;
-        }
-        Ok(())
-    }
-}
-
-impl core::error::Error for SessionError {}
-
-/// The caller misused the session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CallerError {
-    /// `enter` was called on a session that was already entered (or closed).
-    AlreadyEntered,
-    /// The final message was asked for a second time (it is handed over once).
-    FinalMessageTaken,
-    /// The stream was closed before it ended, so there is no final message.
-    Closed,
-}
-
-impl fmt::Display for CallerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::AlreadyEntered => "the stream was already entered",
-            Self::FinalMessageTaken => "the final message was already taken",
-            Self::Closed => "the stream was closed before it ended",
-        })
-    }
-}
-
-impl core::error::Error for CallerError {}
 
 /// The session's state, for inspection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -514,6 +241,8 @@ pub struct Session {
     accumulator: Accumulator,
     /// An event (other than `ping`) was handed to the driver: never retry from here on.
     delivered: bool,
+    /// An event was handed out since the driver last waited: the consumer had the stream.
+    handed_out: bool,
     status: Option<u16>,
     headers: Vec<(String, String)>,
     request_id: Option<String>,
@@ -572,6 +301,7 @@ impl Session {
             outputs: VecDeque::new(),
             accumulator: new_accumulator(config),
             delivered: false,
+            handed_out: false,
             status: None,
             headers: Vec::new(),
             request_id: None,
@@ -641,6 +371,12 @@ impl Session {
     #[must_use]
     pub fn attempts(&self) -> u32 {
         self.attempts
+    }
+
+    /// When the total deadline passes, once entered (`None` without one).
+    #[must_use]
+    pub fn total_deadline(&self) -> Option<Duration> {
+        Some(self.started_at? + self.config.timeouts.total?)
     }
 
     /// The configuration.
@@ -722,10 +458,12 @@ impl Session {
             }
             return;
         }
-        if self.status_is_retryable(status) && self.can_retry(now) {
-            let delay = self.retry_after().unwrap_or_else(|| self.backoff());
-            self.retry(attempt, now, delay);
-            return;
+        if self.status_is_retryable(status) {
+            let asked = self.retry_after();
+            if let Some(delay) = self.next_retry(now, asked) {
+                self.retry(attempt, now, delay);
+                return;
+            }
         }
         self.state = State::ErrorBody {
             attempt,
@@ -793,15 +531,15 @@ impl Session {
             message: message.to_string(),
         };
         match self.state {
-            State::Connecting { .. } if kind != TransportErrorKind::Tls && self.can_retry(now) => {
-                let delay = self.backoff();
-                self.retry(attempt, now, delay);
-            }
-            State::Streaming { .. } if kind != TransportErrorKind::Tls && self.can_retry(now) => {
-                let delay = self.backoff();
-                self.retry(attempt, now, delay);
-            }
             State::ErrorBody { .. } => self.fail_with_body(),
+            State::Connecting { .. } | State::Streaming { .. }
+                if kind != TransportErrorKind::Tls =>
+            {
+                match self.next_retry(now, None) {
+                    Some(delay) => self.retry(attempt, now, delay),
+                    None => self.fail(error),
+                }
+            }
             _ => self.fail(error),
         }
     }
@@ -819,29 +557,71 @@ impl Session {
         match self.state {
             State::Backoff { until } if now >= until => self.send(now),
             State::Connecting { attempt, deadline } if now >= deadline => {
-                if self.can_retry(now) {
-                    let delay = self.backoff();
-                    self.retry(attempt, now, delay);
-                } else {
-                    self.fail(ErrorKind::Timeout(Deadline::ResponseHead));
+                match self.next_retry(now, None) {
+                    Some(delay) => self.retry(attempt, now, delay),
+                    None => self.fail(ErrorKind::Timeout(Deadline::ResponseHead)),
                 }
             }
             State::Streaming {
                 attempt,
                 ended: false,
-            } if self.idle_deadline.is_some_and(|d| now >= d) => {
-                if self.can_retry(now) {
-                    let delay = self.backoff();
-                    self.retry(attempt, now, delay);
-                } else {
-                    self.fail(ErrorKind::Timeout(Deadline::Idle));
-                }
-            }
+            } if self.idle_deadline.is_some_and(|d| now >= d) => match self.next_retry(now, None) {
+                Some(delay) => self.retry(attempt, now, delay),
+                None => self.fail(ErrorKind::Timeout(Deadline::Idle)),
+            },
             State::ErrorBody { .. } if self.idle_deadline.is_some_and(|d| now >= d) => {
                 self.fail_with_body();
             }
             _ => {}
         }
+    }
+
+    /// The driver is about to wait for IO: the consumer asked for more and nothing is decoded.
+    ///
+    /// Idle time is time spent waiting for the peer. When an event was handed out since the
+    /// driver last waited, the consumer had the stream (running a tool, writing to a slow
+    /// terminal), so the idle deadline restarts at `now`: time the consumer spends away never
+    /// counts against the server. Call it before every wait; it changes nothing otherwise.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stream_core::request::{ClientConfig, Request};
+    /// use stream_core::session::{Output, Session};
+    ///
+    /// let mut session = Session::raw(&ClientConfig::new(), Request::new("GET", "http://127.0.0.1/feed"));
+    /// let s = Duration::from_secs;
+    /// session.enter(s(0))?;
+    /// let Some(Output::Send { attempt, .. }) = session.poll_output() else { panic!() };
+    /// session.handle_response_head(attempt, s(0), 200, [("content-type", "text/event-stream")]);
+    /// session.handle_body(attempt, s(0), &b"data: one\n\n"[..]);
+    /// assert!(matches!(session.poll_output(), Some(Output::SseEvent(_))));
+    /// // The consumer is away for 200 s (the idle deadline is 90 s), then asks for more.
+    /// assert!(session.poll_output().is_none());
+    /// session.handle_wait(s(200));
+    /// assert_eq!(session.poll_timeout(), Some(s(290)));
+    /// # Ok::<(), stream_core::session::CallerError>(())
+    /// ```
+    pub fn handle_wait(&mut self, now: Duration) {
+        if !core::mem::take(&mut self.handed_out) {
+            return;
+        }
+        self.now = self.now.max(now);
+        if let State::Streaming { ended: false, .. } = self.state {
+            let restart = now + self.config.timeouts.idle;
+            self.idle_deadline = Some(self.idle_deadline.map_or(restart, |d| d.max(restart)));
+        }
+    }
+
+    /// A wait that the driver bounded by [`poll_timeout`](Self::poll_timeout) ended with
+    /// nothing from the peer: act on that deadline. The same as
+    /// [`handle_timeout`](Self::handle_timeout), except that a clock read a moment before the
+    /// deadline (a timer that rounds, a socket timeout measured from its own start) still
+    /// counts as the deadline, so a driver never has to reconcile its clock with the session's.
+    pub fn handle_deadline(&mut self, now: Duration) {
+        let now = self
+            .poll_timeout()
+            .map_or(now, |deadline| now.max(deadline));
+        self.handle_timeout(now);
     }
 
     /// The earliest deadline, if any: call [`handle_timeout`](Self::handle_timeout) then.
@@ -884,6 +664,7 @@ impl Session {
             let parsed = match next {
                 Ok(Some(Ok(raw))) => {
                     self.delivered = true;
+                    self.handed_out = true;
                     return Some(Output::SseEvent(raw));
                 }
                 Ok(Some(Err(parsed))) => parsed,
@@ -907,8 +688,9 @@ impl Session {
                 }
             };
             if let Err(err) = self.accumulator.apply(&event) {
-                if matches!(err, AccumulateError::Api(_)) && self.can_retry_stream() {
-                    let delay = self.backoff();
+                if matches!(err, AccumulateError::Api(_))
+                    && let Some(delay) = self.next_retry(self.now, None)
+                {
                     self.retry(attempt, self.now, delay);
                     continue;
                 }
@@ -918,6 +700,7 @@ impl Session {
             if !matches!(event, StreamEvent::Ping) {
                 self.delivered = true;
             }
+            self.handed_out = true;
             return Some(Output::Event(event));
         }
     }
@@ -967,94 +750,6 @@ impl Session {
         self.outputs.push_back(Output::Send { attempt, request });
     }
 
-    fn retries_left(&self) -> bool {
-        self.attempts <= self.config.retry.max_retries
-    }
-
-    /// Whether another attempt may be made now (nothing reached the caller, retries are left,
-    /// and the total deadline leaves room).
-    fn can_retry(&self, now: Duration) -> bool {
-        if self.delivered || !self.retries_left() {
-            return false;
-        }
-        match (self.started_at, self.config.timeouts.total) {
-            (Some(started), Some(total)) => now < started + total,
-            _ => true,
-        }
-    }
-
-    fn can_retry_stream(&self) -> bool {
-        !self.delivered && self.retries_left()
-    }
-
-    fn status_is_retryable(&self, status: u16) -> bool {
-        match self.header("x-should-retry") {
-            Some("true") => true,
-            Some("false") => false,
-            _ => matches!(status, 408 | 409 | 429) || status >= 500,
-        }
-    }
-
-    /// Drops the attempt's connection and waits `delay` before the next one.
-    fn retry(&mut self, attempt: AttemptId, now: Duration, delay: Duration) {
-        self.outputs.push_back(Output::DropConnection { attempt });
-        self.decoder = Decoder::with_config(self.config.decoder.clone());
-        self.accumulator = new_accumulator(&self.config);
-        self.idle_deadline = None;
-        self.state = State::Backoff { until: now + delay };
-    }
-
-    /// `initial * 2^n` capped, less up to `jitter` of it at random.
-    fn backoff(&mut self) -> Duration {
-        let policy = &self.config.retry;
-        let n = self.attempts.saturating_sub(1).min(30);
-        let base = policy
-            .initial_backoff
-            .saturating_mul(1u32 << n)
-            .min(policy.max_backoff);
-        let jitter = policy.jitter.clamp(0.0, 1.0);
-        let random = self.next_random();
-        base.mul_f64(1.0 - jitter * random)
-    }
-
-    fn next_random(&mut self) -> f64 {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        #[allow(clippy::cast_precision_loss)] // 53 bits fit an f64 exactly.
-        let unit = (x >> 11) as f64 / (1u64 << 53) as f64;
-        unit
-    }
-
-    /// The delay the response asks for, when it is within bounds.
-    fn retry_after(&self) -> Option<Duration> {
-        let max = self.config.retry.max_retry_after;
-        let within = |d: Duration| (!d.is_zero() && d <= max).then_some(d);
-        if let Some(ms) = self.header("retry-after-ms") {
-            return ms
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|ms| ms.is_finite() && *ms > 0.0)
-                .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
-                .and_then(within);
-        }
-        let value = self.header("retry-after")?.trim();
-        if let Ok(secs) = value.parse::<f64>() {
-            return (secs.is_finite() && secs > 0.0)
-                .then(|| Duration::try_from_secs_f64(secs).ok())
-                .flatten()
-                .and_then(within);
-        }
-        let at = http_date(value)?;
-        let reference = http_date(self.header("date")?)?;
-        at.checked_sub(reference)
-            .map(Duration::from_secs)
-            .and_then(within)
-    }
-
     fn end_of_stream(&mut self, attempt: AttemptId) {
         if matches!(self.what, What::Raw(_)) {
             self.state = State::Done;
@@ -1080,8 +775,7 @@ impl Session {
             }
             return;
         }
-        if self.can_retry_stream() {
-            let delay = self.backoff();
+        if let Some(delay) = self.next_retry(self.now, None) {
             self.retry(attempt, self.now, delay);
             return;
         }
@@ -1165,87 +859,4 @@ impl Session {
 /// An empty accumulator with the configured limits.
 fn new_accumulator(config: &ClientConfig) -> Accumulator {
     Accumulator::new().max_message_size(config.max_message_size)
-}
-
-/// The session error for an accumulator error.
-fn accumulate_error(err: AccumulateError, status: u16) -> ErrorKind {
-    match err {
-        AccumulateError::Api(body) => ErrorKind::Api(ApiError {
-            status,
-            kind: ApiErrorKind::from_type(&body.error.error_type),
-            error_type: body.error.error_type.clone(),
-            message: body.error.message.clone(),
-            mid_stream: true,
-            body: serde_json::to_string(&body).unwrap_or_default(),
-        }),
-        AccumulateError::Truncated { open_blocks } => {
-            ErrorKind::Protocol(ProtocolError::Truncated { open_blocks })
-        }
-        AccumulateError::InvalidToolInput { index, raw, error } => {
-            ErrorKind::Protocol(ProtocolError::InvalidToolInput { index, raw, error })
-        }
-        AccumulateError::Violation(v) => ErrorKind::Protocol(ProtocolError::Violation(v)),
-        AccumulateError::MessageTooLarge { limit } => {
-            ErrorKind::Protocol(ProtocolError::MessageTooLarge { limit })
-        }
-    }
-}
-
-/// Seconds since the Unix epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-fn http_date(value: &str) -> Option<u64> {
-    let mut parts = value.split_ascii_whitespace();
-    let _weekday = parts.next()?;
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: u64 = parts.next()?.parse().ok()?;
-    let mut time = parts.next()?.split(':');
-    let hour: u64 = time.next()?.parse().ok()?;
-    let minute: u64 = time.next()?.parse().ok()?;
-    let second: u64 = time.next()?.parse().ok()?;
-    if parts.next()? != "GMT" || !(1970..=9999).contains(&year) || !(1..=31).contains(&day) {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm), for years from 1970.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::http_date;
-
-    #[test]
-    fn http_dates() {
-        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(
-            http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784_111_777)
-        );
-        assert_eq!(
-            http_date("Wed, 29 Feb 2024 12:00:01 GMT"),
-            Some(1_709_208_001)
-        );
-        assert_eq!(http_date("garbage"), None);
-        assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 PST"), None);
-    }
 }
