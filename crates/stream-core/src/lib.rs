@@ -27,6 +27,8 @@
 //! * [`request`]: the request parameters and client configuration, described as plain values.
 //! * [`session`]: the deferred-request state machine (send, retry, deadlines, done) that the
 //!   transports drive with `handle_*` inputs and `poll_*` outputs.
+//! * [`exchange`]: the session as both transports drive it: one loop of steps (send, drop,
+//!   wait, hand over), the latched outcome and what a stream shows its consumer, written once.
 //! * [`Error`]: the one error type of a stream call, shared by the transports, split by
 //!   blame (the caller's parameters, configuration or misuse; the stream's failure).
 //!
@@ -62,6 +64,7 @@ extern crate std;
 
 pub mod accumulate;
 mod error;
+pub mod exchange;
 pub mod messages;
 pub mod partial_json;
 pub mod request;
