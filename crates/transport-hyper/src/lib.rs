@@ -45,10 +45,18 @@
 //! # Deadlines
 //!
 //! The connect deadline is the connector's; the response-head, idle and total deadlines are the
-//! session's: the driver keeps one tokio timer set to the session's
-//! [`poll_timeout`](stream_core::session::Session::poll_timeout) and reports
-//! `handle_timeout` when it fires, so a stalled server ends the stream with
-//! `Timeout(Idle)` (or the head deadline, retried as the policy says) on time.
+//! core's ([`stream_core::exchange`]): the driver keeps one tokio timer set to the deadline of
+//! each [`Step::Wait`], polls the connection first and the
+//! timer second, and reports `handle_deadline` when the timer fires. Idle time counts only
+//! while the consumer waits for the next event: a consumer that pauses (to run a tool, say)
+//! for longer than the idle deadline loses nothing.
+//!
+//! # What a stream shows
+//!
+//! [`MessageStream`] and [`SseStream`] dereference to the core's
+//! [`Exchange`]: `request_id()`, `status()`, `headers()`,
+//! `current_snapshot()`, `tool_input_snapshot(index)`, `attempts()` have one definition, the
+//! same for the blocking transport.
 //!
 //! # What each failure becomes
 //!
@@ -60,6 +68,7 @@
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::hash::{BuildHasher, Hasher};
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -73,7 +82,8 @@ use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{self, ResponseFuture, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use stream_core::session::{AttemptId, Output, Session, SessionState};
+use stream_core::exchange::{self, Exchange, Step, Until};
+use stream_core::session::{AttemptId, Session};
 use tokio::time::{Instant, Sleep};
 
 pub use stream_core::Error;
@@ -357,16 +367,26 @@ impl MessageStreamManager {
 }
 
 /// A started stream of Messages events. Dropping it closes the connection.
+///
+/// It dereferences to the core's [`Exchange`] for `request_id()`, `status()`, `headers()`,
+/// `current_snapshot()` and `tool_input_snapshot(index)`.
 pub struct MessageStream {
     driver: Driver,
 }
 
 impl fmt::Debug for MessageStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MessageStream")
-            .field("state", &self.driver.session.state())
-            .field("request_id", &self.driver.session.request_id())
-            .finish_non_exhaustive()
+        f.debug_tuple("MessageStream")
+            .field(&self.driver.exchange)
+            .finish()
+    }
+}
+
+impl Deref for MessageStream {
+    type Target = Exchange;
+
+    fn deref(&self) -> &Exchange {
+        &self.driver.exchange
     }
 }
 
@@ -375,12 +395,12 @@ impl Stream for MessageStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            match ready!(self.driver.poll_step(cx)) {
-                Some(Ok(Item::Event(event))) => return Poll::Ready(Some(Ok(event))),
-                Some(Ok(Item::Sse(_))) => {}
-                Some(Err(err)) => return Poll::Ready(Some(Err(err))),
-                None => return Poll::Ready(None),
-            }
+            return Poll::Ready(match ready!(self.driver.poll(cx, Until::Item)) {
+                Step::Event(event) => Some(Ok(event)),
+                Step::Error(error) => Some(Err(Error::Stream(error))),
+                Step::End => None,
+                _ => continue,
+            });
         }
     }
 }
@@ -389,36 +409,6 @@ impl MessageStream {
     /// The next event, or `None` at the end. Cancel-safe.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, Error>> {
         poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
-    }
-
-    /// The `request-id` of the response.
-    #[must_use]
-    pub fn request_id(&self) -> Option<&str> {
-        self.driver.session.request_id()
-    }
-
-    /// The response status.
-    #[must_use]
-    pub fn status(&self) -> Option<u16> {
-        self.driver.session.status()
-    }
-
-    /// The response headers (names in lower case).
-    #[must_use]
-    pub fn headers(&self) -> &[(String, String)] {
-        self.driver.session.response_headers()
-    }
-
-    /// The message so far.
-    #[must_use]
-    pub fn current_snapshot(&self) -> Option<&Message> {
-        self.driver.session.snapshot()
-    }
-
-    /// The live partial value of the tool input of the block at `index`, while it streams.
-    #[must_use]
-    pub fn tool_input_snapshot(&self, index: usize) -> Option<&serde_json::Value> {
-        self.driver.session.accumulator().tool_input(index)
     }
 
     /// Consumes the stream into a stream of text deltas. The stream comes back with
@@ -434,13 +424,8 @@ impl MessageStream {
     ///
     /// The error that ended the stream.
     pub async fn until_done(&mut self) -> Result<(), Error> {
-        while let Some(event) = self.next().await {
-            event?;
-        }
-        match &self.driver.outcome {
-            Some(Err(err)) => Err(Error::Stream(err.clone())),
-            _ => Ok(()),
-        }
+        while self.next().await.is_some() {}
+        self.driver.exchange.result()
     }
 
     /// Reads the rest of the stream and returns the final message.
@@ -451,13 +436,7 @@ impl MessageStream {
     /// message; [`Error::Caller`] if the final message was already taken.
     pub async fn final_message(&mut self) -> Result<Message, Error> {
         self.until_done().await?;
-        match self.driver.outcome.as_mut() {
-            Some(Ok(message)) => message
-                .take()
-                .ok_or(Error::Caller(CallerError::FinalMessageTaken)),
-            Some(Err(err)) => Err(Error::Stream(err.clone())),
-            None => Err(Error::Caller(CallerError::Closed)),
-        }
+        self.driver.exchange.take_final_message()
     }
 
     /// Reads the rest of the stream and returns the text of its text blocks, joined with no
@@ -509,15 +488,14 @@ impl Stream for TextStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            match ready!(Pin::new(&mut self.stream).poll_next(cx)) {
+            return Poll::Ready(match ready!(Pin::new(&mut self.stream).poll_next(cx)) {
                 Some(Ok(StreamEvent::ContentBlockDelta {
                     delta: Delta::Text(text),
                     ..
-                })) => return Poll::Ready(Some(Ok(text))),
-                Some(Ok(_)) => {}
-                Some(Err(err)) => return Poll::Ready(Some(Err(err))),
-                None => return Poll::Ready(None),
-            }
+                })) => Some(Ok(text)),
+                Some(Ok(_)) => continue,
+                other => other.map(|item| item.map(|_| String::new())),
+            });
         }
     }
 }
@@ -553,16 +531,25 @@ impl SseStreamManager {
     }
 }
 
-/// A started raw SSE stream. Dropping it closes the connection.
+/// A started raw SSE stream. Dropping it closes the connection. It dereferences to the core's
+/// [`Exchange`] for `status()` and `headers()`.
 pub struct SseStream {
     driver: Driver,
 }
 
 impl fmt::Debug for SseStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SseStream")
-            .field("state", &self.driver.session.state())
-            .finish_non_exhaustive()
+        f.debug_tuple("SseStream")
+            .field(&self.driver.exchange)
+            .finish()
+    }
+}
+
+impl Deref for SseStream {
+    type Target = Exchange;
+
+    fn deref(&self) -> &Exchange {
+        &self.driver.exchange
     }
 }
 
@@ -571,12 +558,12 @@ impl Stream for SseStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            match ready!(self.driver.poll_step(cx)) {
-                Some(Ok(Item::Sse(event))) => return Poll::Ready(Some(Ok(event))),
-                Some(Ok(Item::Event(_))) => {}
-                Some(Err(err)) => return Poll::Ready(Some(Err(err))),
-                None => return Poll::Ready(None),
-            }
+            return Poll::Ready(match ready!(self.driver.poll(cx, Until::Item)) {
+                Step::Sse(event) => Some(Ok(event)),
+                Step::Error(error) => Some(Err(Error::Stream(error))),
+                Step::End => None,
+                _ => continue,
+            });
         }
     }
 }
@@ -587,152 +574,74 @@ impl SseStream {
         poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
-    /// The response status.
-    #[must_use]
-    pub fn status(&self) -> Option<u16> {
-        self.driver.session.status()
-    }
-
-    /// The response headers (names in lower case).
-    #[must_use]
-    pub fn headers(&self) -> &[(String, String)] {
-        self.driver.session.response_headers()
-    }
-
     /// Closes the connection now (the same as dropping the stream).
     pub fn close(self) {
         drop(self);
     }
 }
 
-/// What the driver hands up: a Messages event or a raw SSE event.
-enum Item {
-    Event(StreamEvent),
-    Sse(stream_core::sse::Event),
-}
-
-/// The async loop around a session, shared by message and raw streams. It owns at most one
-/// request future and one response body; dropping it drops both, which closes the
-/// connection (or resets the HTTP/2 stream).
+/// The translation between hyper and an [`Exchange`]: it owns at most one request future and
+/// one response body; dropping it drops both, which closes the connection (or resets the
+/// HTTP/2 stream).
 struct Driver {
     http: HttpClient,
-    session: Session,
+    exchange: Exchange,
     origin: Instant,
     inflight: Option<(AttemptId, ResponseFuture)>,
     body: Option<(AttemptId, Incoming)>,
     timer: Pin<Box<Sleep>>,
-    /// The end, once reached: the final message (until taken) or the error.
-    outcome: Option<Result<Option<Message>, Box<SessionError>>>,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let now = self.now();
-        self.session.close(now);
-        while self.session.poll_output().is_some() {}
-        self.inflight = None;
-        self.body = None;
+        self.exchange.close(now);
     }
 }
 
 impl Driver {
-    /// Starts the session and drives it to the response head.
+    /// Starts the exchange and drives it to the response head.
     async fn enter(http: HttpClient, session: Session) -> Result<Self, Error> {
         let origin = Instant::now();
         let mut driver = Self {
             http,
-            session: session.with_jitter_seed(jitter_seed()),
+            exchange: Exchange::new(session.with_jitter_seed(jitter_seed())),
             origin,
             inflight: None,
             body: None,
             timer: Box::pin(tokio::time::sleep_until(origin)),
-            outcome: None,
         };
         // A fresh session is deferred: entering cannot fail.
-        let _ = driver.session.enter(Duration::ZERO);
-        poll_fn(|cx| driver.poll_head(cx)).await?;
-        Ok(driver)
+        let _ = driver.exchange.enter(Duration::ZERO);
+        match poll_fn(|cx| driver.poll(cx, Until::Head)).await {
+            Step::Error(error) => Err(Error::Stream(error)),
+            _ => Ok(driver),
+        }
     }
 
     fn now(&self) -> Duration {
         self.origin.elapsed()
     }
 
-    /// Drives the session until the response head is handled (streaming) or the session ends.
-    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    /// Acts on the exchange's steps until one is for the caller.
+    fn poll(&mut self, cx: &mut Context<'_>, until: Until) -> Poll<Step> {
         loop {
-            while let Some(output) = self.session.poll_output() {
-                if let Some(err) = self.act(output) {
-                    return Poll::Ready(Err(err));
+            match self.exchange.poll(self.now(), until) {
+                Step::Send { attempt, request } => self.send(attempt, &request),
+                Step::Drop { attempt } => {
+                    self.inflight.take_if(|(a, _)| *a == attempt);
+                    self.body.take_if(|(a, _)| *a == attempt);
                 }
-            }
-            match self.session.state() {
-                SessionState::Streaming => return Poll::Ready(Ok(())),
-                SessionState::Done | SessionState::Failed | SessionState::Closed => {
-                    return Poll::Ready(match self.outcome.take() {
-                        Some(Err(err)) => Err(Error::Stream(err)),
-                        other => {
-                            self.outcome = other;
-                            Ok(())
-                        }
-                    });
+                Step::Wait { deadline } => ready!(self.poll_io(cx, deadline)),
+                step => {
+                    if matches!(step, Step::End | Step::Error(_)) {
+                        self.inflight = None;
+                        self.body = None;
+                    }
+                    return Poll::Ready(step);
                 }
-                _ => ready!(self.poll_io(cx)),
             }
         }
-    }
-
-    /// One step: the next event, the end (`None`), or the error that ended the stream.
-    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Item, Error>>> {
-        loop {
-            if self.outcome.is_some() {
-                return Poll::Ready(None);
-            }
-            while let Some(output) = self.session.poll_output() {
-                match output {
-                    Output::Event(event) => return Poll::Ready(Some(Ok(Item::Event(event)))),
-                    Output::SseEvent(event) => return Poll::Ready(Some(Ok(Item::Sse(event)))),
-                    _ => {}
-                }
-                if let Some(err) = self.act(output) {
-                    return Poll::Ready(Some(Err(err)));
-                }
-            }
-            if self.outcome.is_some() || self.session.state() == SessionState::Closed {
-                return Poll::Ready(None);
-            }
-            ready!(self.poll_io(cx));
-        }
-    }
-
-    /// Acts on one output other than an event; returns the error that ended the stream.
-    fn act(&mut self, output: Output) -> Option<Error> {
-        match output {
-            Output::Send { attempt, request } => self.send(attempt, &request),
-            Output::DropConnection { attempt } => {
-                if self.inflight.as_ref().is_some_and(|(a, _)| *a == attempt) {
-                    self.inflight = None;
-                }
-                if self.body.as_ref().is_some_and(|(a, _)| *a == attempt) {
-                    self.body = None;
-                }
-            }
-            Output::Finished(Ok(message)) => {
-                self.body = None;
-                self.outcome = Some(Ok(Some(message)));
-            }
-            Output::Ended => {
-                self.body = None;
-                self.outcome = Some(Ok(None));
-            }
-            Output::Finished(Err(err)) => {
-                self.body = None;
-                self.outcome = Some(Err(err.clone()));
-                return Some(Error::Stream(err));
-            }
-            _ => {}
-        }
-        None
     }
 
     fn send(&mut self, attempt: AttemptId, request: &Request) {
@@ -746,7 +655,7 @@ impl Driver {
             Ok(request) => self.inflight = Some((attempt, self.http.request(request))),
             Err(err) => {
                 let now = self.now();
-                self.session.handle_transport_error(
+                self.exchange.handle_transport_error(
                     attempt,
                     now,
                     TransportErrorKind::Other,
@@ -756,20 +665,9 @@ impl Driver {
         }
     }
 
-    /// Waits for the one thing the session needs: the response head, a frame of the body, or
-    /// its next deadline. Ready once the session was told something.
-    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(deadline) = self.session.poll_timeout() {
-            let at = self.origin + deadline;
-            if self.timer.deadline() != at {
-                self.timer.as_mut().reset(at);
-            }
-            if self.timer.as_mut().poll(cx).is_ready() {
-                let now = self.now().max(deadline);
-                self.session.handle_timeout(now);
-                return Poll::Ready(());
-            }
-        }
+    /// Waits for the connection (the head, or the next frame of the body), then for the
+    /// deadline. Ready once the exchange was told something.
+    fn poll_io(&mut self, cx: &mut Context<'_>, deadline: Option<Duration>) -> Poll<()> {
         if let Some((attempt, future)) = self.inflight.as_mut() {
             let attempt = *attempt;
             if let Poll::Ready(result) = Pin::new(future).poll(cx) {
@@ -778,60 +676,73 @@ impl Driver {
                 match result {
                     Ok(response) => {
                         let (parts, body) = response.into_parts();
-                        let headers: Vec<(String, Vec<u8>)> = parts
+                        self.body = Some((attempt, body));
+                        let headers = parts
                             .headers
                             .iter()
-                            .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
-                            .collect();
-                        self.body = Some((attempt, body));
-                        self.session.handle_response_head(
-                            attempt,
-                            now,
-                            parts.status.as_u16(),
-                            headers,
-                        );
+                            .map(|(n, v)| (n.as_str(), v.as_bytes()));
+                        let status = parts.status.as_u16();
+                        self.exchange
+                            .handle_response_head(attempt, now, status, headers);
                     }
                     Err(err) => {
                         let kind = request_error_kind(&err);
-                        self.session
-                            .handle_transport_error(attempt, now, kind, &error_chain(&err));
+                        self.exchange.handle_transport_error(
+                            attempt,
+                            now,
+                            kind,
+                            &error_chain(&err),
+                        );
                     }
                 }
                 return Poll::Ready(());
             }
-        }
-        if let Some((attempt, body)) = self.body.as_mut() {
+        } else if let Some((attempt, body)) = self.body.as_mut() {
             let attempt = *attempt;
             if let Poll::Ready(frame) = Pin::new(body).poll_frame(cx) {
                 let now = self.now();
                 match frame {
+                    // Trailers carry nothing the exchange needs.
                     Some(Ok(frame)) => {
-                        // Trailers carry nothing the session needs.
                         if let Ok(data) = frame.into_data() {
-                            self.session.handle_body(attempt, now, data);
+                            self.exchange.handle_body(attempt, now, data);
                         }
                     }
                     Some(Err(err)) => {
                         self.body = None;
                         let kind = body_error_kind(&err);
-                        self.session
-                            .handle_transport_error(attempt, now, kind, &error_chain(&err));
+                        self.exchange.handle_transport_error(
+                            attempt,
+                            now,
+                            kind,
+                            &error_chain(&err),
+                        );
                     }
                     None => {
                         self.body = None;
-                        self.session.handle_end(attempt, now);
+                        self.exchange.handle_end(attempt, now);
                     }
                 }
                 return Poll::Ready(());
             }
         }
-        if self.inflight.is_none() && self.body.is_none() && self.session.poll_timeout().is_none() {
-            // Nothing to read from and nothing to wait for: the exchange is gone.
-            let now = self.now();
-            self.session.close(now);
-            return Poll::Ready(());
+        let Some(deadline) = deadline else {
+            if self.inflight.is_none() && self.body.is_none() {
+                // Nothing to read and nothing to wait for: the exchange has no way on.
+                let now = self.now();
+                self.exchange.close(now);
+                return Poll::Ready(());
+            }
+            return Poll::Pending;
+        };
+        let at = self.origin + deadline;
+        if self.timer.deadline() != at {
+            self.timer.as_mut().reset(at);
         }
-        Poll::Pending
+        ready!(self.timer.as_mut().poll(cx));
+        let now = self.now();
+        self.exchange.handle_deadline(now);
+        Poll::Ready(())
     }
 }
 
@@ -858,64 +769,31 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// The next link of an error chain. An `io::Error` wrapping another error hides it from
-/// `source()` (which skips to the payload's own source), so look inside it first.
-fn next_link<'a>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a (dyn std::error::Error + 'static)> {
-    if let Some(payload) = err
-        .downcast_ref::<std::io::Error>()
-        .and_then(std::io::Error::get_ref)
-    {
-        return Some(payload);
-    }
-    err.source()
-}
-
-fn links<'a>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    std::iter::successors(Some(err), |link: &&'a (dyn std::error::Error + 'static)| {
-        next_link(*link)
-    })
-}
-
-/// Whether a TLS error is anywhere in the chain.
-fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
-    links(err).any(|link| link.is::<rustls::Error>())
-}
-
-/// The kind of the first I/O error in the chain that says more than "other".
-fn io_kind(err: &(dyn std::error::Error + 'static)) -> Option<TransportErrorKind> {
-    use std::io::ErrorKind as K;
-    links(err)
-        .filter_map(|link| link.downcast_ref::<std::io::Error>())
-        .find(|io| io.kind() != K::Other)
-        .map(|io| match io.kind() {
-            K::ConnectionRefused | K::TimedOut | K::AddrNotAvailable => TransportErrorKind::Connect,
-            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-                TransportErrorKind::Reset
-            }
-            _ => TransportErrorKind::Other,
-        })
+fn is_rustls(err: &(dyn std::error::Error + 'static)) -> bool {
+    err.is::<rustls::Error>()
 }
 
 fn request_error_kind(err: &legacy::Error) -> TransportErrorKind {
-    if is_tls(err) {
-        TransportErrorKind::Tls
-    } else if err.is_connect() {
-        TransportErrorKind::Connect
-    } else {
-        // A request that was sent and got no head: the connection went away under it.
-        io_kind(err).unwrap_or(TransportErrorKind::Reset)
+    let hyper_error =
+        std::iter::successors(Some(err as &(dyn std::error::Error + 'static)), |link| {
+            link.source()
+        })
+        .find_map(|link| link.downcast_ref::<hyper::Error>());
+    match exchange::classify(err, is_rustls) {
+        Some(kind) => kind,
+        None if err.is_connect() => TransportErrorKind::Connect,
+        // Sent, and hyper says the connection closed or was cut before the head.
+        None if hyper_error
+            .is_some_and(|e| e.is_incomplete_message() || e.is_closed() || e.is_canceled()) =>
+        {
+            TransportErrorKind::Reset
+        }
+        None => TransportErrorKind::Other,
     }
 }
 
 fn body_error_kind(err: &hyper::Error) -> TransportErrorKind {
-    if is_tls(err) {
-        TransportErrorKind::Tls
-    } else {
-        // Mid-body, every failure means the connection (or the HTTP/2 stream) is gone.
-        TransportErrorKind::Reset
-    }
+    // A body error is, by hyper's contract, the connection (or the HTTP/2 stream) failing
+    // mid-message: a reset, unless the chain says TLS or a more precise I/O kind.
+    exchange::classify(err, is_rustls).unwrap_or(TransportErrorKind::Reset)
 }

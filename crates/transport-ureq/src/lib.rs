@@ -29,17 +29,16 @@
 //!
 //! # How deadlines hold while blocked
 //!
-//! A blocking read cannot be interrupted, so every wait is bounded before it starts. The
-//! session's deadlines are handed to ureq as its own timeouts: the connect deadline as
-//! `timeout_connect`, the response-head deadline as `timeout_recv_response`, the idle deadline
-//! as `timeout_per_read` (a socket read timeout that restarts with every read, which is
-//! exactly "no byte for N"), and the total deadline as `timeout_global`. When ureq gives up,
-//! the driver reads its clock and calls `handle_timeout`; by then the session's own deadline,
-//! which started no later than ureq's, has passed (should ureq's clock run a little ahead, the
-//! driver waits out the difference, at most 100 ms), so the session reports the typed timeout
-//! (or retries, when that is allowed). Backoff waits are plain sleeps until the session's next
-//! deadline. A stalled server therefore never hangs the caller for longer than the configured
-//! deadline.
+//! A blocking read cannot be interrupted, so every wait is bounded before it starts, by the
+//! core's deadlines ([`stream_core::exchange`]) and nothing else. Each request carries them as
+//! ureq's own timeouts, computed from the exchange when it is sent: the response-head deadline
+//! as `timeout_recv_response`, the idle deadline as `timeout_per_read` (a socket read timeout
+//! that starts with every read, which is exactly the core's rule: no byte from the peer while
+//! the consumer waits), and what is left of the total deadline as `timeout_global`, so retries
+//! never get the whole budget again. When ureq gives up, the driver reports `handle_deadline`
+//! and the exchange decides which deadline it was and what follows (a retry, or the typed
+//! timeout). Backoff waits are plain sleeps until the exchange's deadline. The connect
+//! deadline is ureq's `timeout_connect`.
 //!
 //! # What each failure becomes
 //!
@@ -72,11 +71,13 @@
 
 use std::fmt;
 use std::io::{self, Read};
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 pub use stream_core::Error;
+use stream_core::exchange::{self, Exchange, Step, Until};
 pub use stream_core::messages::{ContentBlock, Delta, Message, StreamEvent};
 pub use stream_core::request::{
     BlockParam, ClientConfig, ConfigError, MessageParam, MessageParams, ParamsError, Request,
@@ -86,15 +87,12 @@ pub use stream_core::session::{
     ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, SessionError,
     TransportErrorKind,
 };
-use stream_core::session::{AttemptId, Output, Session, SessionState};
+use stream_core::session::{AttemptId, Session};
 pub use stream_core::sse::Event as SseEvent;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 /// The size of one read from the connection.
 const READ_CHUNK: usize = 16 * 1024;
-/// How far ahead of the session's deadline a ureq timeout may fire and still be taken as that
-/// deadline (the two clocks start a moment apart).
-const CLOCK_SLOP: Duration = Duration::from_millis(100);
 
 /// A blocking client: configuration plus a connection pool. Cheap to clone.
 #[derive(Clone)]
@@ -142,13 +140,10 @@ impl Client {
     }
 
     fn build(config: ClientConfig, roots: RootCerts) -> Self {
-        let timeouts = config.timeouts;
+        // The other deadlines are the exchange's, set on each request as it is sent.
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(timeouts.connect))
-            .timeout_recv_response(Some(timeouts.response_head))
-            .timeout_per_read(Some(timeouts.idle))
-            .timeout_global(timeouts.total)
+            .timeout_connect(Some(config.timeouts.connect))
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .build()
             .into();
@@ -226,32 +221,29 @@ impl SseStreamManager {
     }
 }
 
-/// A started raw SSE stream: an iterator of events. Dropping it closes the connection.
+/// A started raw SSE stream: an iterator of events. Dropping it closes the connection. It
+/// dereferences to the core's [`Exchange`] for `status()` and `headers()`.
 pub struct SseStream {
     driver: Driver,
 }
 
 impl fmt::Debug for SseStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SseStream")
-            .field("state", &self.driver.session.state())
-            .finish_non_exhaustive()
+        f.debug_tuple("SseStream")
+            .field(&self.driver.exchange)
+            .finish()
+    }
+}
+
+impl Deref for SseStream {
+    type Target = Exchange;
+
+    fn deref(&self) -> &Exchange {
+        &self.driver.exchange
     }
 }
 
 impl SseStream {
-    /// The response status.
-    #[must_use]
-    pub fn status(&self) -> Option<u16> {
-        self.driver.session.status()
-    }
-
-    /// The response headers (names in lower case).
-    #[must_use]
-    pub fn headers(&self) -> &[(String, String)] {
-        self.driver.session.response_headers()
-    }
-
     /// Closes the connection now (the same as dropping the stream).
     pub fn close(self) {
         drop(self);
@@ -263,12 +255,12 @@ impl Iterator for SseStream {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match self.driver.step() {
-                Ok(Some(Item::Sse(event))) => return Some(Ok(event)),
-                Ok(Some(Item::Event(_))) => {}
-                Ok(None) => return None,
-                Err(err) => return Some(Err(err)),
-            }
+            return match self.driver.step(Until::Item) {
+                Step::Sse(event) => Some(Ok(event)),
+                Step::Error(error) => Some(Err(Error::Stream(error))),
+                Step::End => None,
+                _ => continue,
+            };
         }
     }
 }
@@ -326,27 +318,26 @@ impl MessageStreamManager {
 }
 
 /// A started stream: an iterator of events. Dropping it closes the connection.
+///
+/// It dereferences to the core's [`Exchange`] for `request_id()`, `status()`, `headers()`,
+/// `current_snapshot()` and `tool_input_snapshot(index)`.
 pub struct MessageStream {
     driver: Driver,
 }
 
-/// The blocking loop around a session, shared by message and raw streams. Dropping it closes
-/// the connection.
-struct Driver {
-    agent: ureq::Agent,
-    session: Session,
-    origin: Instant,
-    reader: Option<(AttemptId, ureq::BodyReader<'static>)>,
-    /// The end, once reached: the final message (until taken) or the error.
-    outcome: Option<Result<Option<Message>, Box<SessionError>>>,
-}
-
 impl fmt::Debug for MessageStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MessageStream")
-            .field("state", &self.driver.session.state())
-            .field("request_id", &self.driver.session.request_id())
-            .finish_non_exhaustive()
+        f.debug_tuple("MessageStream")
+            .field(&self.driver.exchange)
+            .finish()
+    }
+}
+
+impl Deref for MessageStream {
+    type Target = Exchange;
+
+    fn deref(&self) -> &Exchange {
+        &self.driver.exchange
     }
 }
 
@@ -355,41 +346,17 @@ impl Iterator for MessageStream {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match self.driver.step() {
-                Ok(Some(Item::Event(event))) => return Some(Ok(event)),
-                Ok(Some(Item::Sse(_))) => {}
-                Ok(None) => return None,
-                Err(err) => return Some(Err(err)),
-            }
+            return match self.driver.step(Until::Item) {
+                Step::Event(event) => Some(Ok(event)),
+                Step::Error(error) => Some(Err(Error::Stream(error))),
+                Step::End => None,
+                _ => continue,
+            };
         }
     }
 }
 
 impl MessageStream {
-    /// The `request-id` of the response.
-    #[must_use]
-    pub fn request_id(&self) -> Option<&str> {
-        self.driver.session.request_id()
-    }
-
-    /// The response headers (names in lower case).
-    #[must_use]
-    pub fn headers(&self) -> &[(String, String)] {
-        self.driver.session.response_headers()
-    }
-
-    /// The message so far.
-    #[must_use]
-    pub fn current_snapshot(&self) -> Option<&Message> {
-        self.driver.session.snapshot()
-    }
-
-    /// The live partial value of the tool input of the block at `index`, while it streams.
-    #[must_use]
-    pub fn tool_input_snapshot(&self, index: usize) -> Option<&serde_json::Value> {
-        self.driver.session.accumulator().tool_input(index)
-    }
-
     /// Consumes the stream into an iterator of text deltas. The stream comes back with
     /// [`TextStream::into_inner`] (for its final message).
     #[must_use]
@@ -403,13 +370,8 @@ impl MessageStream {
     ///
     /// The error that ended the stream.
     pub fn until_done(&mut self) -> Result<(), Error> {
-        for event in self.by_ref() {
-            event?;
-        }
-        match &self.driver.outcome {
-            Some(Err(err)) => Err(Error::Stream(err.clone())),
-            _ => Ok(()),
-        }
+        self.by_ref().for_each(drop);
+        self.driver.exchange.result()
     }
 
     /// Reads the rest of the stream and returns the final message.
@@ -420,13 +382,7 @@ impl MessageStream {
     /// message; [`Error::Caller`] if the final message was already taken.
     pub fn final_message(&mut self) -> Result<Message, Error> {
         self.until_done()?;
-        match self.driver.outcome.as_mut() {
-            Some(Ok(message)) => message
-                .take()
-                .ok_or(Error::Caller(CallerError::FinalMessageTaken)),
-            Some(Err(err)) => Err(Error::Stream(err.clone())),
-            None => Err(Error::Caller(CallerError::Closed)),
-        }
+        self.driver.exchange.take_final_message()
     }
 
     /// Reads the rest of the stream and returns the text of its text blocks, joined with no
@@ -442,261 +398,6 @@ impl MessageStream {
     /// Closes the connection now (the same as dropping the stream).
     pub fn close(self) {
         drop(self);
-    }
-}
-
-/// What the driver hands up: a Messages event or a raw SSE event.
-enum Item {
-    Event(StreamEvent),
-    Sse(stream_core::sse::Event),
-}
-
-impl Driver {
-    /// Starts the session and drives it to the response head.
-    fn enter(agent: ureq::Agent, session: Session) -> Result<Self, Error> {
-        let mut driver = Self {
-            agent,
-            session: session.with_jitter_seed(jitter_seed()),
-            origin: Instant::now(),
-            reader: None,
-            outcome: None,
-        };
-        let now = driver.now();
-        // A fresh session is deferred: entering cannot fail.
-        let _ = driver.session.enter(now);
-        driver.until_head()?;
-        Ok(driver)
-    }
-
-    fn now(&self) -> Duration {
-        self.origin.elapsed()
-    }
-
-    fn shutdown(&mut self) {
-        let now = self.now();
-        self.session.close(now);
-        while let Some(output) = self.session.poll_output() {
-            if let Output::DropConnection { .. } = output {
-                self.reader = None;
-            }
-        }
-        self.reader = None;
-    }
-
-    /// Drives the session until the response head is handled (streaming) or the session ends.
-    fn until_head(&mut self) -> Result<(), Error> {
-        loop {
-            while let Some(output) = self.session.poll_output() {
-                if let Some(err) = self.act(output) {
-                    return Err(err);
-                }
-            }
-            match self.session.state() {
-                SessionState::Streaming => return Ok(()),
-                SessionState::Done | SessionState::Failed | SessionState::Closed => {
-                    return match self.outcome.take() {
-                        Some(Err(err)) => Err(Error::Stream(err)),
-                        other => {
-                            self.outcome = other;
-                            Ok(())
-                        }
-                    };
-                }
-                _ => self.wait(),
-            }
-        }
-    }
-
-    /// One step: the next event, the end (`None`), or the error that ended the stream.
-    fn step(&mut self) -> Result<Option<Item>, Error> {
-        loop {
-            if self.outcome.is_some() {
-                return Ok(None);
-            }
-            while let Some(output) = self.session.poll_output() {
-                match output {
-                    Output::Event(event) => return Ok(Some(Item::Event(event))),
-                    Output::SseEvent(event) => return Ok(Some(Item::Sse(event))),
-                    _ => {}
-                }
-                if let Some(err) = self.act(output) {
-                    return Err(err);
-                }
-            }
-            if self.outcome.is_some() || self.session.state() == SessionState::Closed {
-                return Ok(None);
-            }
-            self.wait();
-        }
-    }
-
-    /// Acts on one output other than an event; returns the error that ended the stream.
-    fn act(&mut self, output: Output) -> Option<Error> {
-        match output {
-            Output::Send { attempt, request } => self.send(attempt, &request),
-            Output::DropConnection { attempt }
-                if self.reader.as_ref().is_some_and(|(a, _)| *a == attempt) =>
-            {
-                self.reader = None;
-            }
-            Output::Finished(Ok(message)) => {
-                self.reader = None;
-                self.outcome = Some(Ok(Some(message)));
-            }
-            Output::Ended => {
-                self.reader = None;
-                self.outcome = Some(Ok(None));
-            }
-            Output::Finished(Err(err)) => {
-                self.reader = None;
-                self.outcome = Some(Err(err.clone()));
-                return Some(Error::Stream(err));
-            }
-            // Events are taken by `step`; a head-phase event cannot come before streaming.
-            _ => {}
-        }
-        None
-    }
-
-    /// Waits for the one thing the session needs: a chunk of the body, or its next deadline.
-    fn wait(&mut self) {
-        match self.reader.as_mut() {
-            Some((attempt, reader)) => {
-                let attempt = *attempt;
-                let mut buf = vec![0u8; READ_CHUNK];
-                let result = reader.read(&mut buf);
-                let now = self.origin.elapsed();
-                match result {
-                    Ok(0) => self.session.handle_end(attempt, now),
-                    Ok(n) => {
-                        buf.truncate(n);
-                        self.session.handle_body(attempt, now, Bytes::from(buf));
-                    }
-                    Err(err) => self.read_failed(attempt, now, &err),
-                }
-            }
-            None => {
-                let now = self.now();
-                if let Some(deadline) = self.session.poll_timeout()
-                    && deadline > now
-                {
-                    std::thread::sleep(deadline - now);
-                }
-                let now = self.now();
-                self.session.handle_timeout(now);
-                if self.session.poll_timeout().is_none()
-                    && matches!(
-                        self.session.state(),
-                        SessionState::Streaming | SessionState::ErrorBody
-                    )
-                {
-                    // Nothing to read from and nothing to wait for: the connection is gone.
-                    self.session.close(now);
-                }
-            }
-        }
-    }
-
-    fn read_failed(&mut self, attempt: AttemptId, mut now: Duration, err: &io::Error) {
-        if is_timeout(err) {
-            // ureq's read timeout and the session's idle deadline bound the same wait, on two
-            // clocks started a moment apart: when ureq's fires a little first, the stall is
-            // real, so wait out the rest of the session's deadline and report it as the typed
-            // timeout it is.
-            if let Some(deadline) = self.session.poll_timeout()
-                && deadline > now
-                && deadline - now <= CLOCK_SLOP
-            {
-                std::thread::sleep(deadline - now);
-                now = self.now();
-            }
-            self.session.handle_timeout(now);
-            if self.reader.as_ref().is_some_and(|(a, _)| *a == attempt)
-                && self.session.state() != SessionState::Closed
-            {
-                // ureq gave up on the read before the session's deadline (clock slop): the
-                // reader is spent either way, so report the stall as a transport error.
-                self.session.handle_transport_error(
-                    attempt,
-                    now,
-                    TransportErrorKind::Other,
-                    &err.to_string(),
-                );
-            }
-        } else {
-            let kind = io_kind(err);
-            self.session
-                .handle_transport_error(attempt, now, kind, &err.to_string());
-        }
-        self.reader = None;
-    }
-
-    fn send(&mut self, attempt: AttemptId, request: &Request) {
-        let mut builder = ureq::http::Request::builder()
-            .method(request.method)
-            .uri(request.url.as_str());
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let request = match builder.body(request.body.to_vec()) {
-            Ok(request) => request,
-            Err(err) => {
-                let now = self.now();
-                self.session.handle_transport_error(
-                    attempt,
-                    now,
-                    TransportErrorKind::Other,
-                    &err.to_string(),
-                );
-                return;
-            }
-        };
-        let result = self.agent.run(request);
-        let now = self.now();
-        match result {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let headers: Vec<(String, Vec<u8>)> = response
-                    .headers()
-                    .iter()
-                    .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
-                    .collect();
-                self.reader = Some((attempt, response.into_body().into_reader()));
-                self.session
-                    .handle_response_head(attempt, now, status, headers);
-            }
-            Err(ureq::Error::Timeout(which)) => {
-                use ureq::Timeout;
-                match which {
-                    Timeout::Connect | Timeout::Resolve => self.session.handle_transport_error(
-                        attempt,
-                        now,
-                        TransportErrorKind::Connect,
-                        "connect timed out",
-                    ),
-                    _ => {
-                        self.session.handle_timeout(now);
-                        self.session.handle_transport_error(
-                            attempt,
-                            now,
-                            TransportErrorKind::Other,
-                            &alloc_msg(which),
-                        );
-                    }
-                }
-            }
-            Err(err) => {
-                let kind = ureq_kind(&err);
-                self.session
-                    .handle_transport_error(attempt, now, kind, &err.to_string());
-            }
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.shutdown();
     }
 }
 
@@ -728,24 +429,170 @@ impl Iterator for TextStream {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match self.stream.next()? {
+            return match self.stream.next()? {
                 Ok(StreamEvent::ContentBlockDelta {
                     delta: Delta::Text(text),
                     ..
-                }) => return Some(Ok(text)),
-                Ok(_) => {}
-                Err(err) => return Some(Err(err)),
+                }) => Some(Ok(text)),
+                Ok(_) => continue,
+                Err(err) => Some(Err(err)),
+            };
+        }
+    }
+}
+
+/// The translation between ureq and an [`Exchange`]. Dropping it closes the connection.
+struct Driver {
+    agent: ureq::Agent,
+    exchange: Exchange,
+    origin: Instant,
+    reader: Option<(AttemptId, ureq::BodyReader<'static>)>,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let now = self.now();
+        self.exchange.close(now);
+    }
+}
+
+impl Driver {
+    /// Starts the exchange and drives it to the response head.
+    fn enter(agent: ureq::Agent, session: Session) -> Result<Self, Error> {
+        let mut driver = Self {
+            agent,
+            exchange: Exchange::new(session.with_jitter_seed(jitter_seed())),
+            origin: Instant::now(),
+            reader: None,
+        };
+        // A fresh session is deferred: entering cannot fail.
+        let _ = driver.exchange.enter(Duration::ZERO);
+        match driver.step(Until::Head) {
+            Step::Error(error) => Err(Error::Stream(error)),
+            _ => Ok(driver),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Acts on the exchange's steps until one is for the caller.
+    fn step(&mut self, until: Until) -> Step {
+        loop {
+            match self.exchange.poll(self.now(), until) {
+                Step::Send { attempt, request } => self.send(attempt, &request),
+                Step::Drop { attempt } => {
+                    self.reader.take_if(|(a, _)| *a == attempt);
+                }
+                Step::Wait { deadline } => self.wait(deadline),
+                step => {
+                    if matches!(step, Step::End | Step::Error(_)) {
+                        self.reader = None;
+                    }
+                    return step;
+                }
+            }
+        }
+    }
+
+    /// Reads one chunk of the body (bounded by the request's timeouts), or, between attempts,
+    /// sleeps until the deadline.
+    fn wait(&mut self, deadline: Option<Duration>) {
+        let Some((attempt, reader)) = self.reader.as_mut() else {
+            let now = self.now();
+            match deadline {
+                Some(deadline) => {
+                    std::thread::sleep(deadline.saturating_sub(now));
+                    let now = self.now();
+                    self.exchange.handle_deadline(now);
+                }
+                // Nothing to read and nothing to wait for: the exchange has no way on.
+                None => self.exchange.close(now),
+            }
+            return;
+        };
+        let attempt = *attempt;
+        let mut buf = vec![0u8; READ_CHUNK];
+        let result = reader.read(&mut buf);
+        let now = self.now();
+        match result {
+            Ok(0) => self.exchange.handle_end(attempt, now),
+            Ok(n) => {
+                buf.truncate(n);
+                self.exchange.handle_body(attempt, now, Bytes::from(buf));
+            }
+            Err(err) => {
+                self.reader = None;
+                if timed_out(&err) {
+                    self.exchange.handle_deadline(now);
+                } else {
+                    let kind = io_kind(&err);
+                    self.exchange
+                        .handle_transport_error(attempt, now, kind, &err.to_string());
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, attempt: AttemptId, request: &Request) {
+        let mut builder = ureq::http::Request::builder()
+            .method(request.method)
+            .uri(request.url.as_str());
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let now = self.now();
+        let request = match builder.body(request.body.to_vec()) {
+            Ok(request) => request,
+            Err(err) => {
+                let kind = TransportErrorKind::Other;
+                self.exchange
+                    .handle_transport_error(attempt, now, kind, &err.to_string());
+                return;
+            }
+        };
+        // The exchange's deadlines as ureq's timeouts for this request alone.
+        let left = self.exchange.remaining(now);
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_recv_response(Some(left.response_head))
+            .timeout_per_read(Some(left.idle))
+            .timeout_global(left.total)
+            .build();
+        let result = self.agent.run(request);
+        let now = self.now();
+        match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let (parts, body) = response.into_parts();
+                self.reader = Some((attempt, body.into_reader()));
+                let headers = parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_bytes()));
+                self.exchange
+                    .handle_response_head(attempt, now, status, headers);
+            }
+            Err(ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve)) => {
+                let kind = TransportErrorKind::Connect;
+                self.exchange
+                    .handle_transport_error(attempt, now, kind, "connect timed out");
+            }
+            Err(ureq::Error::Timeout(_)) => self.exchange.handle_deadline(now),
+            Err(err) => {
+                let kind = ureq_kind(&err);
+                self.exchange
+                    .handle_transport_error(attempt, now, kind, &err.to_string());
             }
         }
     }
 }
 
-fn alloc_msg(which: ureq::Timeout) -> String {
-    format!("timed out ({which})")
-}
-
-/// Whether a read failed because a timeout fired (ureq wraps its own timeouts in `io::Error`).
-fn is_timeout(err: &io::Error) -> bool {
+/// Whether a read failed because one of the request's timeouts (the exchange's deadlines)
+/// fired: ureq wraps its own timeouts in `io::Error`.
+fn timed_out(err: &io::Error) -> bool {
     matches!(
         err.kind(),
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
@@ -755,31 +602,26 @@ fn is_timeout(err: &io::Error) -> bool {
         .is_some_and(|inner| matches!(inner, ureq::Error::Timeout(_)))
 }
 
+/// Whether a link of an error chain is a TLS failure, as rustls or ureq types it.
+fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    err.is::<rustls::Error>()
+        || err.downcast_ref::<ureq::Error>().is_some_and(|e| {
+            matches!(
+                e,
+                ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_)
+            )
+        })
+}
+
 fn io_kind(err: &io::Error) -> TransportErrorKind {
-    match err.kind() {
-        io::ErrorKind::ConnectionRefused => TransportErrorKind::Connect,
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe
-        | io::ErrorKind::UnexpectedEof => TransportErrorKind::Reset,
-        _ => {
-            let text = err.to_string();
-            if text.contains("tls") || text.contains("certificate") || text.contains("TLS") {
-                TransportErrorKind::Tls
-            } else {
-                TransportErrorKind::Other
-            }
-        }
-    }
+    exchange::classify(err, is_tls).unwrap_or(TransportErrorKind::Other)
 }
 
 fn ureq_kind(err: &ureq::Error) -> TransportErrorKind {
     match err {
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
         ureq::Error::Io(io) => io_kind(io),
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
-            TransportErrorKind::Tls
-        }
+        _ if is_tls(err) => TransportErrorKind::Tls,
         _ => TransportErrorKind::Other,
     }
 }
