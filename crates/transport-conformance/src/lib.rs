@@ -17,7 +17,7 @@ pub mod matrix;
 pub mod runners;
 pub mod scenarios;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use stream_core::Error;
 use stream_core::messages::{Message, StreamEvent};
@@ -48,6 +48,31 @@ pub enum Exit {
     /// pending (in `enter` when the count is 0 and the server is silent, else in `next`), as a
     /// timeout or an aborted task does. Blocking runners drop the stream instead.
     CancelPending(usize),
+    /// Read every event, as [`Exit::Drain`], but stop for `pause` after every `every`-th event,
+    /// `times` times (a consumer busy running a tool or writing to a slow terminal).
+    DrainPausing {
+        /// Pause after every this many events.
+        every: usize,
+        /// How many pauses.
+        times: usize,
+        /// How long each pause is.
+        pause: Duration,
+    },
+}
+
+impl Exit {
+    /// How long to pause after the `read`-th event, if at all.
+    #[must_use]
+    pub fn pause_after(self, read: usize) -> Option<Duration> {
+        match self {
+            Self::DrainPausing {
+                every,
+                times,
+                pause,
+            } if every > 0 && read.is_multiple_of(every) && read / every <= times => Some(pause),
+            _ => None,
+        }
+    }
 }
 
 /// What happened to one stream.
@@ -172,6 +197,11 @@ macro_rules! conformance_suite {
             a_stalled_stream_ends_at_the_idle_deadline_with_the_partial_message,
             a_slow_drip_within_the_idle_deadline_is_not_a_stall,
             a_message_past_its_size_limit_fails_and_closes,
+            a_consumer_away_for_three_idle_deadlines_loses_nothing,
+            a_real_stall_ends_at_the_idle_deadline,
+            a_retry_past_the_total_deadline_returns_its_cause_at_once,
+            the_total_deadline_holds_across_retries_and_a_paced_stream,
+            a_slow_consumer_of_a_paced_server_gets_everything,
             a_server_that_never_answers_hits_the_head_deadline,
             a_truncated_stream_hands_back_the_partial_message,
             text_stream_then_final_message,

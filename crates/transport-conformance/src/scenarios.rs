@@ -342,6 +342,148 @@ pub fn a_message_past_its_size_limit_fails_and_closes<R: Runner>() {
     );
 }
 
+/// A consumer away for three idle deadlines at a time, with the server's events already
+/// waiting, loses nothing: idle time is the peer's silence while the consumer waits, and time
+/// the consumer spends elsewhere never counts.
+pub fn a_consumer_away_for_three_idle_deadlines_loses_nothing<R: Runner>() {
+    let server = Server::start();
+    let spec = Generate::text(30);
+    server.enqueue(Reply::generated(spec.clone()));
+    // The idle deadline is 400 ms; the consumer stops for 1.2 s after events 3, 6 and 9.
+    let exit = Exit::DrainPausing {
+        every: 3,
+        times: 3,
+        pause: Duration::from_millis(1200),
+    };
+    let started = Instant::now();
+    let run = R::run(
+        &R::client(config(&server), None),
+        params(),
+        exit,
+        &mut || {},
+    );
+    eprintln!(
+        "consumer away 3 x 1.2 s: {} events in {:?}",
+        run.events.len(),
+        started.elapsed()
+    );
+    assert!(run.error.is_none(), "{:?}", run.error);
+    assert_eq!(run.events.len(), 36, "every event");
+    assert_eq!(
+        run.message().to_json(),
+        spec.expected_message("claude-test")
+    );
+}
+
+/// A server that really stalls while the consumer waits ends the stream at the idle
+/// deadline, not later: within the deadline plus a small slack of the last byte.
+pub fn a_real_stall_ends_at_the_idle_deadline<R: Runner>() {
+    let server = Server::start();
+    server.enqueue(Reply::generated(Generate::text(20)).fault(Fault::StallAfterEvents(8)));
+    let client = R::client(config(&server), None);
+    let run = R::run(&client, params(), Exit::Drain, &mut || {});
+    let ended = Instant::now();
+    let failure = run.failure();
+    assert!(
+        matches!(failure.kind, ErrorKind::Timeout(Deadline::Idle)),
+        "{failure}"
+    );
+    assert_eq!(run.events.len(), 8);
+    // The server wrote the eighth event when it received the request (no pacing): the
+    // stream ends one idle deadline (400 ms) after that, give or take the slack.
+    let received = server.requests()[0].received_at;
+    let waited = ended.saturating_duration_since(received);
+    eprintln!("real stall: idle error {waited:?} after the request (deadline 400 ms)");
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_millis(400 + SLACK_MS),
+        "ended {waited:?} after the request"
+    );
+}
+
+/// How late a deadline may be reported, on a shared, noisy machine.
+const SLACK_MS: u64 = 300;
+
+/// A retry that would end after the total deadline is not made: the error that asked for it
+/// is returned at once (not `Timeout(Total)` a second later).
+pub fn a_retry_past_the_total_deadline_returns_its_cause_at_once<R: Runner>() {
+    let server = Server::start();
+    server.enqueue(Reply::error(529).retry_after(3));
+    let mut config = config(&server);
+    config.timeouts.total = Some(Duration::from_secs(1));
+    let started = Instant::now();
+    let run = R::run(&R::client(config, None), params(), Exit::Drain, &mut || {});
+    let elapsed = started.elapsed();
+    eprintln!("retry past the total deadline: the 529 after {elapsed:?}");
+    let failure = run.failure();
+    assert!(
+        matches!(&failure.kind, ErrorKind::Api(api) if api.status == 529 && api.kind == ApiErrorKind::Overloaded),
+        "{failure}"
+    );
+    assert_eq!(server.request_count(), 1);
+    assert!(elapsed < Duration::from_millis(500), "took {elapsed:?}");
+}
+
+/// The total deadline covers every attempt and the stream after them: two 529s that ask for
+/// 400 ms each, then a stream paced at 10 ms per event that would take seconds, end at the
+/// total deadline (1.5 s) on every transport.
+pub fn the_total_deadline_holds_across_retries_and_a_paced_stream<R: Runner>() {
+    let server = Server::start();
+    server
+        .enqueue(Reply::error(529).retry_after_ms(400))
+        .enqueue(Reply::error(529).retry_after_ms(400))
+        .enqueue(Reply::generated(Generate::text(400)).pace_events(Duration::from_millis(10)));
+    let mut config = config(&server);
+    config.timeouts.total = Some(Duration::from_millis(1500));
+    let started = Instant::now();
+    let run = R::run(&R::client(config, None), params(), Exit::Drain, &mut || {});
+    let elapsed = started.elapsed();
+    eprintln!(
+        "total 1.5 s across retries: {} events, ended after {elapsed:?}",
+        run.events.len()
+    );
+    let failure = run.failure();
+    assert!(
+        matches!(failure.kind, ErrorKind::Timeout(Deadline::Total)),
+        "{failure}"
+    );
+    assert_eq!(server.request_count(), 3);
+    assert!(!run.events.is_empty(), "the third attempt streamed");
+    assert!(
+        elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_millis(1500 + SLACK_MS),
+        "ended after {elapsed:?}"
+    );
+}
+
+/// A slow consumer of a paced server: events every 20 ms, the consumer taking 150 ms over
+/// each of the first ten; every event arrives and nothing times out.
+pub fn a_slow_consumer_of_a_paced_server_gets_everything<R: Runner>() {
+    let server = Server::start();
+    let spec = Generate::text(24);
+    server.enqueue(Reply::generated(spec.clone()).pace_events(Duration::from_millis(20)));
+    let exit = Exit::DrainPausing {
+        every: 1,
+        times: 10,
+        pause: Duration::from_millis(150),
+    };
+    let started = Instant::now();
+    let run = R::run(
+        &R::client(config(&server), None),
+        params(),
+        exit,
+        &mut || {},
+    );
+    eprintln!(
+        "slow consumer, paced server: {} events in {:?}",
+        run.events.len(),
+        started.elapsed()
+    );
+    assert!(run.error.is_none(), "{:?}", run.error);
+    assert_eq!(
+        run.message().to_json(),
+        spec.expected_message("claude-test")
+    );
+}
+
 /// Slow but steady bytes are not a stall.
 pub fn a_slow_drip_within_the_idle_deadline_is_not_a_stall<R: Runner>() {
     let server = Server::start();

@@ -39,10 +39,15 @@ pub fn runtime() -> &'static Runtime {
 
 /// Reads up to `count` events (all without a count), recording them, the error, the request
 /// id and the snapshot.
-async fn read(stream: &mut MessageStream, run: &mut Run, count: Option<usize>) {
+async fn read(stream: &mut MessageStream, run: &mut Run, count: Option<usize>, exit: Exit) {
     while count.is_none_or(|n| run.events.len() < n) {
         match stream.next().await {
-            Some(Ok(event)) => run.events.push(event),
+            Some(Ok(event)) => {
+                run.events.push(event);
+                if let Some(pause) = exit.pause_after(run.events.len()) {
+                    tokio::time::sleep(pause).await;
+                }
+            }
             Some(Err(err)) => {
                 run.error = Some(err);
                 break;
@@ -82,7 +87,7 @@ impl Runner for Async {
         if let Exit::BreakInWith(n) | Exit::ErrorInWith(n) | Exit::PanicInWith(n) = exit {
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 runtime().block_on(manager.with(async |stream| -> Result<(), String> {
-                    read(stream, &mut run, Some(n)).await;
+                    read(stream, &mut run, Some(n), exit).await;
                     match exit {
                         Exit::ErrorInWith(_) => Err("the caller gives up".to_owned())?,
                         Exit::PanicInWith(_) => panic!("a panic inside the scope"),
@@ -108,7 +113,7 @@ impl Runner for Async {
                             return;
                         }
                     };
-                    read(&mut stream, &mut run, Some(n)).await;
+                    read(&mut stream, &mut run, Some(n), exit).await;
                     // Pending: the server stalls here. The timeout drops this future, and with
                     // it the stream.
                     let _ = stream.next().await;
@@ -128,12 +133,12 @@ impl Runner for Async {
             };
             match exit {
                 Exit::DropAfter(n) => {
-                    read(&mut stream, &mut run, Some(n)).await;
+                    read(&mut stream, &mut run, Some(n), exit).await;
                     run.exited_at = Some(Instant::now());
                     drop(stream);
                 }
                 Exit::CloseAfter(n) => {
-                    read(&mut stream, &mut run, Some(n)).await;
+                    read(&mut stream, &mut run, Some(n), exit).await;
                     run.exited_at = Some(Instant::now());
                     stream.close();
                 }
@@ -152,7 +157,7 @@ impl Runner for Async {
                     finish(text.final_message().await, &mut run);
                 }
                 _ => {
-                    read(&mut stream, &mut run, None).await;
+                    read(&mut stream, &mut run, None, exit).await;
                     if run.error.is_none() {
                         finish(stream.final_message().await, &mut run);
                     }

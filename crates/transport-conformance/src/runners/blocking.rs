@@ -18,10 +18,15 @@ pub struct Blocking;
 
 /// Reads up to `count` events (all without a count), recording them, the error, the request
 /// id and the snapshot.
-fn read(stream: &mut MessageStream, run: &mut Run, count: Option<usize>) {
+fn read(stream: &mut MessageStream, run: &mut Run, count: Option<usize>, exit: Exit) {
     while count.is_none_or(|n| run.events.len() < n) {
         match stream.next() {
-            Some(Ok(event)) => run.events.push(event),
+            Some(Ok(event)) => {
+                run.events.push(event);
+                if let Some(pause) = exit.pause_after(run.events.len()) {
+                    std::thread::sleep(pause);
+                }
+            }
             Some(Err(err)) => {
                 run.error = Some(err);
                 break;
@@ -58,7 +63,7 @@ impl Runner for Blocking {
             Exit::BreakInWith(n) | Exit::ErrorInWith(n) | Exit::PanicInWith(n) => {
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     manager.with(|stream| -> Result<(), String> {
-                        read(stream, &mut run, Some(n));
+                        read(stream, &mut run, Some(n), exit);
                         match exit {
                             Exit::ErrorInWith(_) => Err("the caller gives up".to_owned())?,
                             Exit::PanicInWith(_) => panic!("a panic inside the scope"),
@@ -85,12 +90,12 @@ impl Runner for Blocking {
         };
         match exit {
             Exit::DropAfter(n) | Exit::CancelPending(n) => {
-                read(&mut stream, &mut run, Some(n));
+                read(&mut stream, &mut run, Some(n), exit);
                 run.exited_at = Some(Instant::now());
                 drop(stream);
             }
             Exit::CloseAfter(n) => {
-                read(&mut stream, &mut run, Some(n));
+                read(&mut stream, &mut run, Some(n), exit);
                 run.exited_at = Some(Instant::now());
                 stream.close();
             }
@@ -109,7 +114,7 @@ impl Runner for Blocking {
                 finish(text.final_message(), &mut run);
             }
             _ => {
-                read(&mut stream, &mut run, None);
+                read(&mut stream, &mut run, None, exit);
                 if run.error.is_none() {
                     finish(stream.final_message(), &mut run);
                 }
