@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::sync::mpsc;
 
-use crate::server::Shared;
+use crate::record::Shared;
 
 /// A response body of the test server.
 #[derive(Debug)]

@@ -55,6 +55,7 @@
 
 mod body;
 mod generate;
+mod record;
 mod reply;
 mod server;
 mod stream;
@@ -62,7 +63,6 @@ mod tls;
 mod validate;
 
 pub use generate::Generate;
+pub use record::{ClosedBy, ConnectionRecord, HttpVersions, Observed, RequestRecord};
 pub use reply::{Chunking, Fault, FaultSpecError, Reply};
-pub use server::{
-    ClosedBy, ConnectionRecord, HttpVersions, Observed, RequestRecord, Server, ServerBuilder,
-};
+pub use server::{Server, ServerBuilder};

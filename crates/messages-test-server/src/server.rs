@@ -4,12 +4,11 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -19,22 +18,13 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::body::ResponseBody;
 use crate::generate::Generate;
+use crate::record::{
+    Abort, ClosedBy, ConnControl, ConnectionRecord, HttpVersions, Observed, RequestRecord, Shared,
+    State,
+};
 use crate::reply::{Kind, Reply};
-use crate::stream::{Abort, produce};
+use crate::stream::produce;
 use crate::validate;
-
-/// Which HTTP versions the server speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum HttpVersions {
-    /// HTTP/1.1 and HTTP/2: by ALPN over TLS, by the connection preface in clear text.
-    #[default]
-    Both,
-    /// HTTP/1.1 only.
-    Http1,
-    /// HTTP/2 only (prior knowledge in clear text, ALPN `h2` over TLS).
-    Http2,
-}
 
 /// How to start a [`Server`]: TLS, HTTP versions, the API key it accepts and the reply it
 /// gives when its script is empty.
@@ -382,187 +372,6 @@ impl Server {
     /// [`Server::wait_all_closed`] for async code.
     pub async fn wait_all_closed_async(&self, timeout: Duration) -> Option<Instant> {
         self.wait_for_async(timeout, |o| o.all_closed()).await
-    }
-}
-
-/// A view of what the server has observed, given to [`Server::wait_for`].
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct Observed<'a> {
-    /// Every connection accepted so far.
-    pub connections: &'a [ConnectionRecord],
-    /// Every request received so far.
-    pub requests: &'a [RequestRecord],
-}
-
-impl Observed<'_> {
-    /// When the last connection closed, if every accepted connection is closed and there is
-    /// at least one.
-    #[must_use]
-    pub fn all_closed(&self) -> Option<Instant> {
-        if self.connections.is_empty() {
-            return None;
-        }
-        self.connections
-            .iter()
-            .map(|c| c.closed_at)
-            .try_fold(None, |latest: Option<Instant>, at| {
-                at.map(|at| Some(latest.map_or(at, |l| l.max(at))))
-            })
-            .flatten()
-    }
-}
-
-/// One accepted connection.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ConnectionRecord {
-    /// Its number, from 0 in accept order.
-    pub id: usize,
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// When it was accepted.
-    pub accepted_at: Instant,
-    /// When it closed, whoever closed it.
-    pub closed_at: Option<Instant>,
-    /// Who closed it.
-    pub closed_by: Option<ClosedBy>,
-    /// The TLS handshake's error, if it failed (for example: the client refused the
-    /// certificate).
-    pub tls_error: Option<String>,
-    /// How many requests it carried.
-    pub requests: usize,
-}
-
-/// Who closed a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ClosedBy {
-    /// The client closed it, or the connection failed (a TLS handshake refused, an I/O
-    /// error).
-    Client,
-    /// A fault reset it (RST).
-    ServerReset,
-    /// A fault cut it (FIN without the end of the body).
-    ServerCut,
-    /// The server stopped.
-    Shutdown,
-}
-
-/// One request and what became of its response.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct RequestRecord {
-    /// The connection it came on.
-    pub connection: usize,
-    /// When its body had arrived whole.
-    pub received_at: Instant,
-    /// The method.
-    pub method: Method,
-    /// The path and query.
-    pub path: String,
-    /// The HTTP version.
-    pub version: Version,
-    /// The headers.
-    pub headers: HeaderMap,
-    /// The body.
-    pub body: Bytes,
-    /// The request id the server gave it (also in the `request-id` header).
-    pub request_id: String,
-    /// The response status, once sent.
-    pub status: Option<StatusCode>,
-    /// Body bytes handed to the connection (known once the response has ended).
-    pub bytes_sent: u64,
-    /// When the response ended or was abandoned.
-    pub response_ended_at: Option<Instant>,
-    /// Whether the response body was sent to its end.
-    pub response_complete: bool,
-}
-
-impl RequestRecord {
-    /// A header's value as text.
-    #[must_use]
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The body as JSON, if it is.
-    #[must_use]
-    pub fn json(&self) -> Option<serde_json::Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct State {
-    connections: Vec<ConnectionRecord>,
-    requests: Vec<RequestRecord>,
-    script: VecDeque<Reply>,
-    default_reply: Reply,
-}
-
-impl State {
-    fn observed(&self) -> Observed<'_> {
-        Observed {
-            connections: &self.connections,
-            requests: &self.requests,
-        }
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct Shared {
-    state: Mutex<State>,
-    changed: Condvar,
-    notify: Notify,
-    api_key: Option<String>,
-    require_auth: bool,
-    max_request_body: usize,
-    max_concurrent_streams: u32,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Changes the record and wakes every waiter.
-    pub(crate) fn update<T>(&self, change: impl FnOnce(&mut State) -> T) -> T {
-        let out = change(&mut self.lock());
-        self.changed.notify_all();
-        self.notify.notify_waiters();
-        out
-    }
-
-    pub(crate) fn response_ended(&self, index: usize, complete: bool, bytes_sent: u64) {
-        self.update(|s| {
-            if let Some(r) = s.requests.get_mut(index) {
-                r.response_ended_at.get_or_insert_with(Instant::now);
-                r.response_complete |= complete;
-                r.bytes_sent += bytes_sent;
-            }
-        });
-    }
-
-    fn closed(&self, id: usize, by: ClosedBy) {
-        self.update(|s| {
-            if let Some(c) = s.connections.get_mut(id) {
-                c.closed_at.get_or_insert_with(Instant::now);
-                c.closed_by.get_or_insert(by);
-            }
-        });
-    }
-}
-
-/// Lets a request's producer reset or cut its connection.
-#[derive(Debug)]
-pub(crate) struct ConnControl {
-    abort: watch::Sender<Option<Abort>>,
-}
-
-impl ConnControl {
-    pub(crate) fn abort(&self, how: Abort) {
-        let _ = self.abort.send(Some(how));
     }
 }
 

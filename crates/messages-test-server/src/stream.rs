@@ -8,17 +8,8 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use crate::generate::{GeneratedEvents, ping, splitmix64};
+use crate::record::{Abort, ConnControl};
 use crate::reply::{Chunking, Fault, Reply, Source};
-use crate::server::ConnControl;
-
-/// How a fault takes a connection down.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Abort {
-    /// RST.
-    Reset,
-    /// FIN without the end of the body.
-    Cut,
-}
 
 /// Why production stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::server::HttpVersions;
+use crate::record::HttpVersions;
 
 /// A fresh self-signed certificate for `localhost` and `127.0.0.1` (DER) and an acceptor
 /// that serves it, announcing by ALPN the HTTP versions served.
