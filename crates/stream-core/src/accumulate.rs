@@ -147,6 +147,80 @@ pub enum Derived<'a> {
     MessageStop(&'a Message),
 }
 
+impl Derived<'_> {
+    /// The helper event as the official Python SDK's `MessageStream` shapes it:
+    /// `{"type": "text", "text", "snapshot"}`, `{"type": "citation", "citation", "snapshot"}`,
+    /// `{"type": "thinking", "thinking", "snapshot"}`, `{"type": "signature", "signature"}`,
+    /// `{"type": "input_json", "partial_json", "snapshot"}`,
+    /// `{"type": "content_block_stop", "index", "content_block"}` and
+    /// `{"type": "message_stop", "message"}` (blocks and messages with every received field).
+    ///
+    /// ```
+    /// use stream_core::accumulate::Derived;
+    ///
+    /// let text = Derived::Text { index: 0, delta: "lo", snapshot: "Hello" };
+    /// assert_eq!(
+    ///     text.to_json(),
+    ///     serde_json::json!({"type": "text", "text": "lo", "snapshot": "Hello"})
+    /// );
+    /// ```
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        let mut object = serde_json::Map::new();
+        let mut put = |key: &str, value: Value| {
+            object.insert(key.to_string(), value);
+        };
+        match *self {
+            Self::Text {
+                delta, snapshot, ..
+            } => {
+                put("type", "text".into());
+                put("text", delta.into());
+                put("snapshot", snapshot.into());
+            }
+            Self::Citation {
+                citation,
+                citations,
+                ..
+            } => {
+                put("type", "citation".into());
+                put("citation", citation.clone());
+                put("snapshot", Value::Array(citations.to_vec()));
+            }
+            Self::Thinking {
+                delta, snapshot, ..
+            } => {
+                put("type", "thinking".into());
+                put("thinking", delta.into());
+                put("snapshot", snapshot.into());
+            }
+            Self::Signature { signature, .. } => {
+                put("type", "signature".into());
+                put("signature", signature.into());
+            }
+            Self::InputJson {
+                partial_json,
+                snapshot,
+                ..
+            } => {
+                put("type", "input_json".into());
+                put("partial_json", partial_json.into());
+                put("snapshot", snapshot.clone());
+            }
+            Self::ContentBlockStop { index, block } => {
+                put("type", "content_block_stop".into());
+                put("index", index.into());
+                put("content_block", Value::Object(block.as_json().clone()));
+            }
+            Self::MessageStop(message) => {
+                put("type", "message_stop".into());
+                put("message", message.to_json());
+            }
+        }
+        Value::Object(object)
+    }
+}
+
 /// A broken rule of the event sequence. The peer is to blame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -339,6 +413,8 @@ pub struct Accumulator {
     size: usize,
     /// The most `size` may reach.
     max_size: usize,
+    /// What the last applied event gave, for [`Accumulator::helper_event`].
+    last: Option<Step>,
 }
 
 /// The default of [`Accumulator::max_message_size`]: 256 MiB, about a hundred times the
@@ -355,6 +431,7 @@ impl Default for Accumulator {
             partial_strings: false,
             size: 0,
             max_size: DEFAULT_MAX_MESSAGE_SIZE,
+            last: None,
         }
     }
 }
@@ -454,7 +531,9 @@ impl Accumulator {
         &'a mut self,
         event: &'a StreamEvent,
     ) -> Result<Option<Derived<'a>>, AccumulateError> {
-        match self.step(event) {
+        let step = self.step(event);
+        self.last = step.as_ref().ok().copied().flatten();
+        match step {
             Ok(Some(step)) => Ok(Some(self.derive(step, event))),
             Ok(None) => Ok(None),
             Err(err) => {
@@ -464,6 +543,65 @@ impl Accumulator {
                 Err(err)
             }
         }
+    }
+
+    /// The helper event of `event`, the event just applied, as the official SDKs'
+    /// `MessageStream` fires it: text and citations of `text` blocks, thinking and signatures
+    /// of `thinking` blocks, tool input of `tool_use` blocks, every block stop and the message
+    /// stop. `None` for other events, for an event that was not applied (see the module docs'
+    /// tolerance rules), and for any event but the last one applied.
+    ///
+    /// The tool input snapshot is the partial-JSON value (strings and numbers withheld until
+    /// complete, [`PartialJson`]'s rules) or, before any fragment that is not whitespace, the
+    /// input `content_block_start` gave (`{}`), as in the SDKs.
+    ///
+    /// ```
+    /// use stream_core::accumulate::{Accumulator, Derived};
+    /// use stream_core::messages::StreamEvent;
+    ///
+    /// let mut acc = Accumulator::new();
+    /// for (name, data) in [
+    ///     ("message_start", r#"{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"x","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}}"#),
+    ///     ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}"#),
+    ///     ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"city\": \"Par"}}"#),
+    /// ] {
+    ///     let event = StreamEvent::parse(name, data)?;
+    ///     acc.apply(&event)?;
+    ///     if let Some(helper) = acc.helper_event(&event) {
+    ///         // The string is withheld until its closing quote.
+    ///         assert_eq!(helper.to_json()["snapshot"], serde_json::json!({}));
+    ///     }
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn helper_event<'a>(&'a self, event: &'a StreamEvent) -> Option<Derived<'a>> {
+        let step = self.last?;
+        let fits = match (step, event) {
+            (Step::Delta(i), StreamEvent::ContentBlockDelta { index, .. })
+            | (Step::BlockStop(i), StreamEvent::ContentBlockStop { index }) => i == *index,
+            (Step::MessageStop, StreamEvent::MessageStop) => true,
+            _ => false,
+        };
+        if !fits {
+            return None;
+        }
+        let derived = self.derive(step, event);
+        let block_type = |index: usize| {
+            self.message
+                .as_ref()
+                .and_then(|m| m.content().get(index))
+                .map_or("", ContentBlock::block_type)
+        };
+        let (index, wanted) = match derived {
+            Derived::Text { index, .. } | Derived::Citation { index, .. } => (index, "text"),
+            Derived::Thinking { index, .. } | Derived::Signature { index, .. } => {
+                (index, "thinking")
+            }
+            Derived::InputJson { index, .. } => (index, "tool_use"),
+            Derived::ContentBlockStop { .. } | Derived::MessageStop(_) => return Some(derived),
+        };
+        (block_type(index) == wanted).then_some(derived)
     }
 
     /// The final message, once `message_stop` was applied.
@@ -673,7 +811,12 @@ impl Accumulator {
             (Step::Delta(index), Some(Delta::InputJson(fragment))) => Derived::InputJson {
                 index,
                 partial_json: fragment,
-                snapshot: self.tool_input(index).unwrap_or(&Value::Null),
+                // Before any value, the input the block started with (`{}`), as in the SDKs.
+                snapshot: match self.raw_tool_input(index) {
+                    Some(raw) if raw.trim().is_empty() => block(index).input(),
+                    _ => self.tool_input(index),
+                }
+                .unwrap_or(&Value::Null),
             },
             (Step::Delta(index) | Step::BlockStop(index), _) => Derived::ContentBlockStop {
                 index,
@@ -685,7 +828,7 @@ impl Accumulator {
 }
 
 /// Which derived event an applied event gives.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Step {
     /// A text, thinking, signature, citation or input delta was applied to this block.
     Delta(usize),

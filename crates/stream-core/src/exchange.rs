@@ -61,6 +61,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::Error;
+use crate::accumulate::Derived;
 use crate::messages::{Message, StreamEvent};
 use crate::request::Request;
 use crate::session::{
@@ -283,6 +284,44 @@ impl Exchange {
     #[must_use]
     pub fn tool_input_snapshot(&self, index: usize) -> Option<&Value> {
         self.session.accumulator().tool_input(index)
+    }
+
+    /// The helper event of `event`, the event the stream just returned, as the official SDKs'
+    /// `MessageStream` fires it (text and the block's text so far, thinking, signature, citation
+    /// and the citations so far, tool input and its live value, the finished block, the final
+    /// message), borrowing from the snapshot: no copies. `None` for other events. See
+    /// [`Accumulator::helper_event`](crate::accumulate::Accumulator::helper_event).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stream_core::accumulate::Derived;
+    /// use stream_core::exchange::{Exchange, Step, Until};
+    /// use stream_core::request::{ClientConfig, MessageParam, MessageParams};
+    /// use stream_core::session::Session;
+    ///
+    /// let params = MessageParams::new("m", 64).message(MessageParam::user("Hi"));
+    /// let mut exchange = Exchange::new(Session::new(&ClientConfig::new(), &params)?);
+    /// let t = Duration::ZERO;
+    /// exchange.enter(t)?;
+    /// let Step::Send { attempt, .. } = exchange.poll(t, Until::Head) else { panic!() };
+    /// exchange.handle_response_head(attempt, t, 200, [("content-type", "text/event-stream")]);
+    /// exchange.handle_body(attempt, t, concat!(
+    ///     "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n",
+    ///     "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    ///     "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi!\"}}\n\n",
+    /// ));
+    /// let mut texts = Vec::new();
+    /// while let Step::Event(event) = exchange.poll(t, Until::Item) {
+    ///     if let Some(Derived::Text { delta, snapshot, .. }) = exchange.helper(&event) {
+    ///         texts.push((delta.to_owned(), snapshot.to_owned()));
+    ///     }
+    /// }
+    /// assert_eq!(texts, [("Hi!".to_owned(), "Hi!".to_owned())]);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn helper<'a>(&'a self, event: &'a StreamEvent) -> Option<Derived<'a>> {
+        self.session.accumulator().helper_event(event)
     }
 
     /// The session's configuration of deadlines, for a driver that must hand them to its
