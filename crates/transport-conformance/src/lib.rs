@@ -83,6 +83,8 @@ pub struct Run {
     pub enter_error: Option<Error>,
     /// Every event delivered, in order.
     pub events: Vec<StreamEvent>,
+    /// The helper event of each event that has one (`stream.helper(&event)`), as JSON.
+    pub helpers: Vec<serde_json::Value>,
     /// The text deltas, for [`Exit::TextStream`].
     pub text: Vec<String>,
     /// The error that ended the stream after `enter`, if any.
@@ -202,6 +204,7 @@ macro_rules! conformance_suite {
             a_retry_past_the_total_deadline_returns_its_cause_at_once,
             the_total_deadline_holds_across_retries_and_a_paced_stream,
             a_slow_consumer_of_a_paced_server_gets_everything,
+            helper_events_are_the_cores,
             a_server_that_never_answers_hits_the_head_deadline,
             a_truncated_stream_hands_back_the_partial_message,
             text_stream_then_final_message,

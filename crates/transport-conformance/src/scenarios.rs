@@ -484,6 +484,42 @@ pub fn a_slow_consumer_of_a_paced_server_gets_everything<R: Runner>() {
     );
 }
 
+/// Helper events come out of both transports as the core's conformance interface gives them
+/// (`stream-core/tests/expected_helpers/`), whatever the chunking.
+pub fn helper_events_are_the_cores<R: Runner>() {
+    let server = Server::start();
+    let client = R::client(config(&server), None);
+    for (fixture, expected) in [
+        (
+            "handmade/thinking_text_tool_use.sse",
+            "handmade__thinking_text_tool_use",
+        ),
+        (
+            "python-sdk/tool_use_response.txt",
+            "python-sdk__tool_use_response",
+        ),
+        (
+            "recorded/stream-a-refusal.sse",
+            "recorded__stream-a-refusal",
+        ),
+    ] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../stream-core/tests/expected_helpers")
+            .join(format!("{expected}.jsonl"));
+        let expected: Vec<serde_json::Value> = std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        for chunking in [Chunking::Events, Chunking::Fixed(5)] {
+            server.enqueue(Reply::recorded(self::fixture(fixture)).chunking(chunking));
+            let run = R::run(&client, params(), Exit::Drain, &mut || {});
+            assert!(run.error.is_none(), "{fixture}: {:?}", run.error);
+            assert_eq!(run.helpers, expected, "{fixture}");
+        }
+    }
+}
+
 /// Slow but steady bytes are not a stall.
 pub fn a_slow_drip_within_the_idle_deadline_is_not_a_stall<R: Runner>() {
     let server = Server::start();

@@ -43,6 +43,9 @@ async fn read(stream: &mut MessageStream, run: &mut Run, count: Option<usize>, e
     while count.is_none_or(|n| run.events.len() < n) {
         match stream.next().await {
             Some(Ok(event)) => {
+                if let Some(helper) = stream.helper(&event) {
+                    run.helpers.push(helper.to_json());
+                }
                 run.events.push(event);
                 if let Some(pause) = exit.pause_after(run.events.len()) {
                     tokio::time::sleep(pause).await;

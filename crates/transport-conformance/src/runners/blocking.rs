@@ -22,6 +22,9 @@ fn read(stream: &mut MessageStream, run: &mut Run, count: Option<usize>, exit: E
     while count.is_none_or(|n| run.events.len() < n) {
         match stream.next() {
             Some(Ok(event)) => {
+                if let Some(helper) = stream.helper(&event) {
+                    run.helpers.push(helper.to_json());
+                }
                 run.events.push(event);
                 if let Some(pause) = exit.pause_after(run.events.len()) {
                     std::thread::sleep(pause);
