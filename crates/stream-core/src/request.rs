@@ -238,7 +238,19 @@ impl ClientConfig {
         self
     }
 
-    /// Sets the base URL (a trailing `/` is removed).
+    /// Sets the base URL (a trailing `/` is removed). A path is kept and a query stays a query:
+    /// `https://gw.example/anthropic?key=1` sends to
+    /// `https://gw.example/anthropic/v1/messages?key=1`.
+    ///
+    /// ```
+    /// use stream_core::request::{ClientConfig, MessageParam, MessageParams};
+    ///
+    /// let params = MessageParams::new("m", 1).message(MessageParam::user("Hi"));
+    /// let config = ClientConfig::new().base_url("https://gw.example/anthropic/?key=1");
+    /// let request = config.build_request(&params, 0)?;
+    /// assert_eq!(request.url, "https://gw.example/anthropic/v1/messages?key=1");
+    /// # Ok::<(), stream_core::request::ParamsError>(())
+    /// ```
     #[must_use]
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         let mut url = url.into();
@@ -273,7 +285,26 @@ impl ClientConfig {
         self
     }
 
-    /// Adds a header sent with every request.
+    /// Adds a header sent with every request. It replaces a header of the same name (compared
+    /// case-insensitively) that the library sets (`anthropic-version`, `user-agent`, ...) or
+    /// that an earlier call added: the last setting wins, and no name is sent twice. An
+    /// `anthropic-beta` header is merged with the [`beta`](Self::beta) flags instead, into one
+    /// comma-separated header.
+    ///
+    /// ```
+    /// use stream_core::request::{ClientConfig, MessageParam, MessageParams};
+    ///
+    /// let params = MessageParams::new("m", 1).message(MessageParam::user("Hi"));
+    /// let config = ClientConfig::new()
+    ///     .beta("a")
+    ///     .header("anthropic-beta", "b")
+    ///     .header("User-Agent", "my-app/1.0");
+    /// let request = config.build_request(&params, 0)?;
+    /// assert_eq!(request.header("anthropic-beta"), Some("a,b"));
+    /// assert_eq!(request.header("user-agent"), Some("my-app/1.0"));
+    /// assert_eq!(request.headers.iter().filter(|(n, _)| n == "anthropic-beta").count(), 1);
+    /// # Ok::<(), stream_core::request::ParamsError>(())
+    /// ```
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -328,21 +359,47 @@ impl ClientConfig {
             )),
         }
         headers.push(("anthropic-version".to_string(), self.api_version.clone()));
-        if !self.betas.is_empty() {
-            headers.push(("anthropic-beta".to_string(), self.betas.join(",")));
+        let mut betas: Vec<&str> = self.betas.iter().map(String::as_str).collect();
+        for (name, value) in &self.headers {
+            if name.eq_ignore_ascii_case("anthropic-beta") {
+                betas.extend(value.split(',').map(str::trim).filter(|b| !b.is_empty()));
+            }
+        }
+        let mut seen = Vec::with_capacity(betas.len());
+        betas.retain(|beta| {
+            let new = !seen.contains(beta);
+            seen.push(*beta);
+            new
+        });
+        if !betas.is_empty() {
+            headers.push(("anthropic-beta".to_string(), betas.join(",")));
         }
         headers.push(("content-type".to_string(), "application/json".to_string()));
         headers.push(("accept".to_string(), "text/event-stream".to_string()));
         headers.push(("user-agent".to_string(), self.user_agent.clone()));
         headers.push(("x-stainless-retry-count".to_string(), retries.to_string()));
-        headers.extend(self.headers.iter().cloned());
+        for (name, value) in &self.headers {
+            if name.eq_ignore_ascii_case("anthropic-beta") {
+                continue;
+            }
+            // The last setting of a name wins.
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            headers.push((name.to_ascii_lowercase(), value.clone()));
+        }
         Request {
             method: "POST",
-            url: format!("{}/v1/messages", self.base_url),
+            url: join_url(&self.base_url, "/v1/messages"),
             headers,
             body,
         }
     }
+}
+
+/// `base` with `path` appended to its path, before its query and fragment.
+fn join_url(base: &str, path: &str) -> String {
+    let split = base.find(['?', '#']).unwrap_or(base.len());
+    let (head, tail) = base.split_at(split);
+    format!("{}{path}{tail}", head.trim_end_matches('/'))
 }
 
 /// A request to send, in plain values.
@@ -451,7 +508,8 @@ pub enum ParamsError {
     ZeroMaxTokens,
     /// `messages` is empty.
     NoMessages,
-    /// An extra field would replace a field the library sets (`stream`).
+    /// An extra field would replace a typed field (`model`, ...) or one the library sets
+    /// (`stream`).
     ReservedField(String),
     /// The parameters did not serialize.
     Serialize(String),
@@ -463,9 +521,10 @@ impl fmt::Display for ParamsError {
             Self::MissingModel => f.write_str("the request has no model"),
             Self::ZeroMaxTokens => f.write_str("max_tokens must be at least 1"),
             Self::NoMessages => f.write_str("the request has no messages"),
-            Self::ReservedField(name) => {
-                write!(f, "the extra field `{name}` is set by the library")
-            }
+            Self::ReservedField(name) => write!(
+                f,
+                "the extra field `{name}` would override a typed field or one the library sets"
+            ),
             Self::Serialize(err) => write!(f, "the parameters did not serialize: {err}"),
         }
     }
@@ -667,7 +726,21 @@ pub enum System {
     Blocks(Vec<BlockParam>),
 }
 
-/// A tool the model may call.
+/// A tool the model may call: a custom tool (a name, a description and an input schema) or a
+/// server tool (a `type` and a name, no schema: web search, web fetch, code execution, bash,
+/// text editor, memory, computer use, and whatever the API adds).
+///
+/// ```
+/// use serde_json::json;
+/// use stream_core::request::Tool;
+///
+/// let search = Tool::server("web_search_20250305", "web_search").with("max_uses", json!(3));
+/// assert_eq!(
+///     serde_json::to_value(&search)?,
+///     json!({"type": "web_search_20250305", "name": "web_search", "max_uses": 3})
+/// );
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tool {
     /// The tool's name.
@@ -675,8 +748,9 @@ pub struct Tool {
     /// What it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// The JSON Schema of its input.
-    pub input_schema: Value,
+    /// The JSON Schema of its input (custom tools; server tools have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
     /// Other fields (`cache_control`, `type` for server tools, ...).
     #[serde(flatten)]
     pub extra: JsonObject,
@@ -693,9 +767,30 @@ impl Tool {
         Self {
             name: name.into(),
             description: Some(description.into()),
-            input_schema,
+            input_schema: Some(input_schema),
             extra: JsonObject::new(),
         }
+    }
+
+    /// A server tool: its versioned `type` (`web_search_20250305`, `code_execution_20250825`,
+    /// ...) and its name; options with [`with`](Self::with).
+    #[must_use]
+    pub fn server(tool_type: impl Into<String>, name: impl Into<String>) -> Self {
+        let mut extra = JsonObject::new();
+        extra.insert("type".to_string(), Value::String(tool_type.into()));
+        Self {
+            name: name.into(),
+            description: None,
+            input_schema: None,
+            extra,
+        }
+    }
+
+    /// Sets any other field of the tool (`cache_control`, `max_uses`, `allowed_domains`, ...).
+    #[must_use]
+    pub fn with(mut self, key: impl Into<String>, value: Value) -> Self {
+        self.extra.insert(key.into(), value);
+        self
     }
 }
 
@@ -728,19 +823,95 @@ pub enum ToolChoice {
     None,
 }
 
-/// Extended thinking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Thinking {
+/// Extended thinking: `{"type": "enabled", "budget_tokens": N}`, `{"type": "disabled"}`,
+/// `{"type": "adaptive"}`, or any kind the API adds, every field kept as it is.
+///
+/// ```
+/// use serde_json::json;
+/// use stream_core::request::Thinking;
+///
+/// assert_eq!(Thinking::enabled(2048).kind(), "enabled");
+/// assert_eq!(Thinking::enabled(2048).budget_tokens(), Some(2048));
+/// let future: Thinking = serde_json::from_value(json!({"type": "adaptive", "effort": "high"}))?;
+/// assert_eq!(serde_json::to_value(&future)?, json!({"type": "adaptive", "effort": "high"}));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Thinking(JsonObject);
+
+impl Thinking {
     /// Thinking with a token budget.
-    Enabled {
-        /// The most tokens spent thinking.
-        budget_tokens: u32,
-    },
+    #[must_use]
+    pub fn enabled(budget_tokens: u32) -> Self {
+        Self::of_kind("enabled").with("budget_tokens", Value::from(budget_tokens))
+    }
+
     /// No thinking.
-    Disabled,
+    #[must_use]
+    pub fn disabled() -> Self {
+        Self::of_kind("disabled")
+    }
+
+    /// The model decides how much to think.
+    #[must_use]
+    pub fn adaptive() -> Self {
+        Self::of_kind("adaptive")
+    }
+
+    /// Any kind, by its `type`.
+    #[must_use]
+    pub fn of_kind(kind: impl Into<String>) -> Self {
+        let mut object = JsonObject::new();
+        object.insert("type".to_string(), Value::String(kind.into()));
+        Self(object)
+    }
+
+    /// Sets any other field.
+    #[must_use]
+    pub fn with(mut self, key: impl Into<String>, value: Value) -> Self {
+        self.0.insert(key.into(), value);
+        self
+    }
+
+    /// The `type`.
+    #[must_use]
+    pub fn kind(&self) -> &str {
+        self.0.get("type").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// The token budget, when there is one.
+    #[must_use]
+    pub fn budget_tokens(&self) -> Option<u32> {
+        let budget = self.0.get("budget_tokens")?.as_u64()?;
+        u32::try_from(budget).ok()
+    }
+
+    /// The whole object.
+    #[must_use]
+    pub fn as_json(&self) -> &JsonObject {
+        &self.0
+    }
 }
+
+/// The request fields with a typed home in [`MessageParams`], and `stream`, which the library
+/// sets: none may come through [`MessageParams::extra`].
+const TYPED_FIELDS: [&str; 14] = [
+    "stream",
+    "model",
+    "max_tokens",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "metadata",
+    "stop_sequences",
+    "temperature",
+    "top_p",
+    "top_k",
+    "service_tier",
+];
 
 /// The parameters of a Messages request. `stream: true` is set by the library.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -851,7 +1022,7 @@ impl MessageParams {
     /// Enables extended thinking with a token budget.
     #[must_use]
     pub fn thinking(mut self, budget_tokens: u32) -> Self {
-        self.thinking = Some(Thinking::Enabled { budget_tokens });
+        self.thinking = Some(Thinking::enabled(budget_tokens));
         self
     }
 
@@ -869,7 +1040,12 @@ impl MessageParams {
         self
     }
 
-    /// Sets any other field.
+    /// Sets any other field, for fields the API gains before this crate does. A field that
+    /// has a typed setter (`model`, `max_tokens`, `messages`, `system`, `tools`,
+    /// `tool_choice`, `thinking`, `metadata`, `stop_sequences`, `temperature`, `top_p`,
+    /// `top_k`, `service_tier`) or that the library sets (`stream`) is refused by
+    /// [`validate`](Self::validate) with [`ParamsError::ReservedField`]: an extra never
+    /// silently overrides a typed value.
     #[must_use]
     pub fn extra(mut self, key: impl Into<String>, value: Value) -> Self {
         self.extra.insert(key.into(), value);
@@ -892,8 +1068,11 @@ impl MessageParams {
         if self.messages.is_empty() {
             return Err(ParamsError::NoMessages);
         }
-        if self.extra.contains_key("stream") {
-            return Err(ParamsError::ReservedField("stream".to_string()));
+        if let Some(key) = TYPED_FIELDS
+            .iter()
+            .find(|key| self.extra.contains_key(**key))
+        {
+            return Err(ParamsError::ReservedField((*key).to_string()));
         }
         Ok(())
     }

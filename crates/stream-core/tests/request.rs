@@ -1,0 +1,136 @@
+//! Request bodies and headers as the API receives them: bodies round-trip through
+//! `MessageParams::from_json`, typed fields cannot be overridden by extras, headers are sent
+//! once, and base URLs keep their path and query.
+
+use serde_json::{Value, json};
+use stream_core::request::{
+    ClientConfig, MessageParam, MessageParams, ParamsError, Thinking, Tool,
+};
+
+/// A request body from the API's documentation: custom and server tools, adaptive thinking
+/// with a field this crate does not know, `cache_control`, MCP servers, metadata, `top_k`.
+fn documented_body() -> Value {
+    json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1024,
+        "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "user", "content": "What's new with the solar eclipse, and the weather in Paris?"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "Two tools.", "signature": "c2ln"},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "18 C"}]}
+            ]}
+        ],
+        "tools": [
+            {"name": "get_weather", "description": "The weather.", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}, "cache_control": {"type": "ephemeral"}},
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 3, "allowed_domains": ["nasa.gov"]},
+            {"type": "code_execution_20250825", "name": "code_execution"},
+            {"type": "bash_20250124", "name": "bash"},
+            {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"},
+            {"type": "memory_20250818", "name": "memory"},
+            {"type": "web_fetch_20250910", "name": "web_fetch", "max_uses": 2},
+            {"type": "computer_20250124", "name": "computer", "display_width_px": 1024, "display_height_px": 768},
+            {"type": "a_future_tool_20300101", "name": "future", "anything": {"nested": [1, 2.5]}}
+        ],
+        "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
+        "thinking": {"type": "adaptive", "effort": "high"},
+        "mcp_servers": [{"type": "url", "url": "https://mcp.example/sse", "name": "example"}],
+        "metadata": {"user_id": "u-1"},
+        "top_k": 40,
+        "stop_sequences": ["\n\nHuman:"]
+    })
+}
+
+#[test]
+fn documented_bodies_round_trip_through_from_json() {
+    let body = documented_body();
+    let params = MessageParams::from_json(&body.to_string()).unwrap();
+    params.validate().unwrap();
+    assert_eq!(serde_json::to_value(&params).unwrap(), body);
+    let thinking = params.thinking.as_ref().unwrap();
+    assert_eq!((thinking.kind(), thinking.budget_tokens()), ("adaptive", None));
+    // The server tools carry no `input_schema` (not even `null`).
+    let sent = ClientConfig::new().build_request(&params, 0).unwrap();
+    let sent: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(sent["tools"][1].get("input_schema"), None);
+    assert_eq!(sent["stream"], true);
+}
+
+#[test]
+fn typed_builders_give_the_same_body() {
+    let params = MessageParams::new("m", 64)
+        .message(MessageParam::user("Hi"))
+        .tool(Tool::server("web_search_20250305", "web_search").with("max_uses", json!(3)))
+        .thinking(2048);
+    let body = serde_json::to_value(&params).unwrap();
+    assert_eq!(
+        body["tools"],
+        json!([{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}])
+    );
+    assert_eq!(body["thinking"], json!({"type": "enabled", "budget_tokens": 2048}));
+    let mut params = params;
+    params.thinking = Some(Thinking::adaptive());
+    assert_eq!(
+        serde_json::to_value(&params).unwrap()["thinking"],
+        json!({"type": "adaptive"})
+    );
+}
+
+#[test]
+fn an_extra_never_overrides_a_typed_field() {
+    let base = || MessageParams::new("m", 64).message(MessageParam::user("Hi"));
+    for field in ["model", "max_tokens", "messages", "thinking", "tools", "top_k", "stream"] {
+        assert_eq!(
+            base().extra(field, json!(1)).validate(),
+            Err(ParamsError::ReservedField(field.to_owned())),
+            "{field}"
+        );
+    }
+    // Fields without a typed home go through as they are.
+    let params = base().extra("context_management", json!({"edits": []}));
+    params.validate().unwrap();
+    assert_eq!(
+        serde_json::to_value(&params).unwrap()["context_management"],
+        json!({"edits": []})
+    );
+}
+
+#[test]
+fn each_header_is_sent_once_and_the_last_setting_wins() {
+    let params = MessageParams::new("m", 64).message(MessageParam::user("Hi"));
+    let config = ClientConfig::new()
+        .api_key("sk-test")
+        .beta("a")
+        .beta("b")
+        .header("anthropic-beta", "b, c")
+        .header("X-Trace", "1")
+        .header("x-trace", "2")
+        .header("anthropic-version", "2099-01-01");
+    let request = config.build_request(&params, 0).unwrap();
+    let count = |name: &str| request.headers.iter().filter(|(n, _)| n == name).count();
+    assert_eq!(request.header("anthropic-beta"), Some("a,b,c"));
+    assert_eq!(request.header("x-trace"), Some("2"));
+    assert_eq!(request.header("anthropic-version"), Some("2099-01-01"));
+    for name in ["anthropic-beta", "x-trace", "anthropic-version", "x-api-key"] {
+        assert_eq!(count(name), 1, "{name}");
+    }
+}
+
+#[test]
+fn base_urls_keep_their_path_and_query() {
+    let params = MessageParams::new("m", 64).message(MessageParam::user("Hi"));
+    for (base, url) in [
+        ("https://api.anthropic.com", "https://api.anthropic.com/v1/messages"),
+        ("https://api.anthropic.com/", "https://api.anthropic.com/v1/messages"),
+        ("http://127.0.0.1:8080/proxy", "http://127.0.0.1:8080/proxy/v1/messages"),
+        ("https://gw.example/p?key=1", "https://gw.example/p/v1/messages?key=1"),
+        ("https://gw.example/p/?key=1&x=2", "https://gw.example/p/v1/messages?key=1&x=2"),
+        ("https://gw.example?key=1", "https://gw.example/v1/messages?key=1"),
+    ] {
+        let request = ClientConfig::new().base_url(base).build_request(&params, 0).unwrap();
+        assert_eq!(request.url, url, "{base}");
+    }
+}
