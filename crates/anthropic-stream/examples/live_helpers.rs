@@ -4,7 +4,7 @@
 //! the stream's snapshot, so none of this copies the text so far.
 //!
 //! ```text
-//! cargo run -p anthropic-stream --example helper_events
+//! cargo run -p anthropic-stream --example live_helpers
 //! ```
 
 #[path = "support/mod.rs"]
