@@ -51,7 +51,10 @@ fn documented_bodies_round_trip_through_from_json() {
     params.validate().unwrap();
     assert_eq!(serde_json::to_value(&params).unwrap(), body);
     let thinking = params.thinking.as_ref().unwrap();
-    assert_eq!((thinking.kind(), thinking.budget_tokens()), ("adaptive", None));
+    assert_eq!(
+        (thinking.kind(), thinking.budget_tokens()),
+        ("adaptive", None)
+    );
     // The server tools carry no `input_schema` (not even `null`).
     let sent = ClientConfig::new().build_request(&params, 0).unwrap();
     let sent: Value = serde_json::from_slice(&sent.body).unwrap();
@@ -70,7 +73,10 @@ fn typed_builders_give_the_same_body() {
         body["tools"],
         json!([{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}])
     );
-    assert_eq!(body["thinking"], json!({"type": "enabled", "budget_tokens": 2048}));
+    assert_eq!(
+        body["thinking"],
+        json!({"type": "enabled", "budget_tokens": 2048})
+    );
     let mut params = params;
     params.thinking = Some(Thinking::adaptive());
     assert_eq!(
@@ -82,7 +88,15 @@ fn typed_builders_give_the_same_body() {
 #[test]
 fn an_extra_never_overrides_a_typed_field() {
     let base = || MessageParams::new("m", 64).message(MessageParam::user("Hi"));
-    for field in ["model", "max_tokens", "messages", "thinking", "tools", "top_k", "stream"] {
+    for field in [
+        "model",
+        "max_tokens",
+        "messages",
+        "thinking",
+        "tools",
+        "top_k",
+        "stream",
+    ] {
         assert_eq!(
             base().extra(field, json!(1)).validate(),
             Err(ParamsError::ReservedField(field.to_owned())),
@@ -114,7 +128,12 @@ fn each_header_is_sent_once_and_the_last_setting_wins() {
     assert_eq!(request.header("anthropic-beta"), Some("a,b,c"));
     assert_eq!(request.header("x-trace"), Some("2"));
     assert_eq!(request.header("anthropic-version"), Some("2099-01-01"));
-    for name in ["anthropic-beta", "x-trace", "anthropic-version", "x-api-key"] {
+    for name in [
+        "anthropic-beta",
+        "x-trace",
+        "anthropic-version",
+        "x-api-key",
+    ] {
         assert_eq!(count(name), 1, "{name}");
     }
 }
@@ -123,14 +142,35 @@ fn each_header_is_sent_once_and_the_last_setting_wins() {
 fn base_urls_keep_their_path_and_query() {
     let params = MessageParams::new("m", 64).message(MessageParam::user("Hi"));
     for (base, url) in [
-        ("https://api.anthropic.com", "https://api.anthropic.com/v1/messages"),
-        ("https://api.anthropic.com/", "https://api.anthropic.com/v1/messages"),
-        ("http://127.0.0.1:8080/proxy", "http://127.0.0.1:8080/proxy/v1/messages"),
-        ("https://gw.example/p?key=1", "https://gw.example/p/v1/messages?key=1"),
-        ("https://gw.example/p/?key=1&x=2", "https://gw.example/p/v1/messages?key=1&x=2"),
-        ("https://gw.example?key=1", "https://gw.example/v1/messages?key=1"),
+        (
+            "https://api.anthropic.com",
+            "https://api.anthropic.com/v1/messages",
+        ),
+        (
+            "https://api.anthropic.com/",
+            "https://api.anthropic.com/v1/messages",
+        ),
+        (
+            "http://127.0.0.1:8080/proxy",
+            "http://127.0.0.1:8080/proxy/v1/messages",
+        ),
+        (
+            "https://gw.example/p?key=1",
+            "https://gw.example/p/v1/messages?key=1",
+        ),
+        (
+            "https://gw.example/p/?key=1&x=2",
+            "https://gw.example/p/v1/messages?key=1&x=2",
+        ),
+        (
+            "https://gw.example?key=1",
+            "https://gw.example/v1/messages?key=1",
+        ),
     ] {
-        let request = ClientConfig::new().base_url(base).build_request(&params, 0).unwrap();
+        let request = ClientConfig::new()
+            .base_url(base)
+            .build_request(&params, 0)
+            .unwrap();
         assert_eq!(request.url, url, "{base}");
     }
 }
