@@ -146,6 +146,8 @@ pub struct ClientConfig {
     pub betas: Vec<String>,
     /// Extra headers sent with every request.
     pub headers: Vec<(String, String)>,
+    /// Extra query parameters sent with every request (after the base URL's own).
+    pub query: Vec<(String, String)>,
     /// The `user-agent` header.
     pub user_agent: String,
     /// Limits of the SSE decoder.
@@ -178,6 +180,7 @@ impl ClientConfig {
             api_version: DEFAULT_API_VERSION.to_string(),
             betas: Vec::new(),
             headers: Vec::new(),
+            query: Vec::new(),
             user_agent: format!("anthropic-stream/{}", env!("CARGO_PKG_VERSION")),
             decoder: DecoderConfig::new(),
             max_error_body: 64 * 1024,
@@ -386,12 +389,132 @@ impl ClientConfig {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
             headers.push((name.to_ascii_lowercase(), value.clone()));
         }
+        let mut url = join_url(&self.base_url, "/v1/messages");
+        for (key, value) in &self.query {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            percent_encode(&mut url, key);
+            url.push('=');
+            percent_encode(&mut url, value);
+        }
         Request {
             method: "POST",
-            url: join_url(&self.base_url, "/v1/messages"),
+            url,
             headers,
             body,
         }
+    }
+}
+
+/// Appends `text` to `url` as a query component: unreserved characters as they are, every
+/// other byte as `%XX`.
+fn percent_encode(url: &mut String, text: &str) {
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            url.push(char::from(byte));
+        } else {
+            url.push('%');
+            for nibble in [byte >> 4, byte & 0xF] {
+                url.push(char::from(b"0123456789ABCDEF"[usize::from(nibble)]));
+            }
+        }
+    }
+}
+
+/// Options for one request, over its client's configuration: deadlines, retries, headers,
+/// beta flags and query parameters, without a new client or a new connection pool. Headers
+/// follow [`ClientConfig::header`]'s rule (the last setting of a name wins; `anthropic-beta`
+/// merges with the beta flags).
+///
+/// ```
+/// use core::time::Duration;
+/// use stream_core::request::{ClientConfig, MessageParam, MessageParams, RequestOptions};
+///
+/// let client = ClientConfig::new().api_key("sk-test").header("x-team", "a");
+/// let options = RequestOptions::new()
+///     .max_retries(5)
+///     .total_timeout(Duration::from_secs(30))
+///     .header("x-team", "b")
+///     .beta("files-api-2025-04-14")
+///     .query("trace", "on");
+/// let config = options.apply(&client);
+/// assert_eq!((config.retry.max_retries, config.timeouts.total), (5, Some(Duration::from_secs(30))));
+/// let params = MessageParams::new("m", 1).message(MessageParam::user("Hi"));
+/// let request = config.build_request(&params, 0)?;
+/// assert_eq!(request.header("x-team"), Some("b"));
+/// assert_eq!(request.header("anthropic-beta"), Some("files-api-2025-04-14"));
+/// assert!(request.url.ends_with("/v1/messages?trace=on"));
+/// # Ok::<(), stream_core::request::ParamsError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[must_use]
+pub struct RequestOptions {
+    timeouts: Option<Timeouts>,
+    total: Option<Option<Duration>>,
+    max_retries: Option<u32>,
+    headers: Vec<(String, String)>,
+    betas: Vec<String>,
+    query: Vec<(String, String)>,
+}
+
+impl RequestOptions {
+    /// No options: the client's configuration as it is.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// All the deadlines of this request.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = Some(timeouts);
+        self
+    }
+
+    /// The total deadline of this request (every attempt and the stream).
+    pub fn total_timeout(mut self, total: Duration) -> Self {
+        self.total = Some(Some(total));
+        self
+    }
+
+    /// The retries of this request.
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = Some(retries);
+        self
+    }
+
+    /// A header for this request (see [`ClientConfig::header`]).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// A beta flag for this request, besides the client's.
+    pub fn beta(mut self, flag: impl Into<String>) -> Self {
+        self.betas.push(flag.into());
+        self
+    }
+
+    /// A query parameter for this request, besides the client's.
+    pub fn query(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((key.into(), value.into()));
+        self
+    }
+
+    /// The client's configuration with these options over it.
+    #[must_use]
+    pub fn apply(&self, config: &ClientConfig) -> ClientConfig {
+        let mut config = config.clone();
+        if let Some(timeouts) = self.timeouts {
+            config.timeouts = timeouts;
+        }
+        if let Some(total) = self.total {
+            config.timeouts.total = total;
+        }
+        if let Some(retries) = self.max_retries {
+            config.retry.max_retries = retries;
+        }
+        config.headers.extend(self.headers.iter().cloned());
+        config.betas.extend(self.betas.iter().cloned());
+        config.query.extend(self.query.iter().cloned());
+        config
     }
 }
 

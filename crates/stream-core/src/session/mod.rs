@@ -113,7 +113,7 @@ use bytes::Bytes;
 
 use crate::accumulate::{AccumulateError, Accumulator};
 use crate::messages::{ApiErrorBody, Message, StreamEvent};
-use crate::request::{ClientConfig, MessageParams, ParamsError, Request};
+use crate::request::{ClientConfig, MessageParams, ParamsError, Request, RequestOptions};
 use crate::sse::Decoder;
 
 mod error;
@@ -308,6 +308,32 @@ impl Session {
             rng: 0x9E37_79B9_7F4A_7C15,
             now: Duration::ZERO,
         }
+    }
+
+    /// Applies per-request options over the client's configuration (deadlines, retries,
+    /// headers, beta flags, query parameters; a raw stream's request is sent as it was given,
+    /// so only its deadlines and retries change). Options given after
+    /// [`enter`](Self::enter) change nothing: the request is already under way.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stream_core::request::{ClientConfig, MessageParam, MessageParams, RequestOptions};
+    /// use stream_core::session::{Output, Session};
+    ///
+    /// let params = MessageParams::new("m", 1).message(MessageParam::user("Hi"));
+    /// let mut session = Session::new(&ClientConfig::new(), &params)?
+    ///     .with_options(&RequestOptions::new().header("x-request-tag", "checkout"));
+    /// session.enter(Duration::ZERO)?;
+    /// let Some(Output::Send { request, .. }) = session.poll_output() else { panic!() };
+    /// assert_eq!(request.header("x-request-tag"), Some("checkout"));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_options(mut self, options: &RequestOptions) -> Self {
+        if matches!(self.state, State::Deferred) {
+            self.config = options.apply(&self.config);
+        }
+        self
     }
 
     /// Seeds the randomness of the backoff jitter (drivers pass a random seed; tests a fixed
