@@ -59,7 +59,7 @@ pub use stream_core::messages::{
 };
 pub use stream_core::request::{
     BlockParam, ClientConfig, ConfigError, MessageParam, MessageParams, ParamsError, Request,
-    RetryPolicy, Role, Secret, System, Thinking, Timeouts, Tool, ToolChoice,
+    RequestOptions, RetryPolicy, Role, Secret, System, Thinking, Timeouts, Tool, ToolChoice,
 };
 pub use stream_core::session::{
     ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, SessionError,

@@ -90,7 +90,7 @@ pub use stream_core::Error;
 pub use stream_core::messages::{ContentBlock, Delta, Message, StreamEvent};
 pub use stream_core::request::{
     BlockParam, ClientConfig, ConfigError, MessageParam, MessageParams, ParamsError, Request,
-    RetryPolicy, Timeouts,
+    RequestOptions, RetryPolicy, Timeouts,
 };
 pub use stream_core::session::{
     ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, SessionError,
@@ -318,6 +318,14 @@ pub struct MessageStreamManager {
 }
 
 impl MessageStreamManager {
+    /// Options for this request alone, over the client's configuration: deadlines, retries,
+    /// headers, beta flags, query parameters ([`RequestOptions`]). The client and its
+    /// connection pool stay as they are.
+    pub fn options(mut self, options: &RequestOptions) -> Self {
+        self.session = self.session.map(|session| session.with_options(options));
+        self
+    }
+
     /// Sends the request (retrying as the session decides) and resolves to the stream once
     /// the response head is in. Dropping the future before then closes the connection.
     ///
@@ -509,6 +517,13 @@ pub struct SseStreamManager {
 }
 
 impl SseStreamManager {
+    /// Deadlines and retries for this stream alone, over the client's configuration (its
+    /// request is sent as it was given, so headers and query parameters belong there).
+    pub fn options(mut self, options: &RequestOptions) -> Self {
+        self.session = self.session.with_options(options);
+        self
+    }
+
     /// Sends the request and resolves to the stream once the response head is in.
     ///
     /// # Errors

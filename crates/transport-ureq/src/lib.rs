@@ -81,7 +81,7 @@ use stream_core::exchange::{self, Exchange, Step, Until};
 pub use stream_core::messages::{ContentBlock, Delta, Message, StreamEvent};
 pub use stream_core::request::{
     BlockParam, ClientConfig, ConfigError, MessageParam, MessageParams, ParamsError, Request,
-    RetryPolicy, Timeouts,
+    RequestOptions, RetryPolicy, Timeouts,
 };
 pub use stream_core::session::{
     ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, SessionError,
@@ -199,6 +199,13 @@ pub struct SseStreamManager {
 }
 
 impl SseStreamManager {
+    /// Deadlines and retries for this stream alone, over the client's configuration (its
+    /// request is sent as it was given, so headers and query parameters belong there).
+    pub fn options(mut self, options: &RequestOptions) -> Self {
+        self.session = self.session.with_options(options);
+        self
+    }
+
     /// Sends the request and returns the stream once the response head is in.
     ///
     /// # Errors
@@ -292,6 +299,14 @@ pub struct MessageStreamManager {
 }
 
 impl MessageStreamManager {
+    /// Options for this request alone, over the client's configuration: deadlines, retries,
+    /// headers, beta flags, query parameters ([`RequestOptions`]). The client and its
+    /// connection pool stay as they are.
+    pub fn options(mut self, options: &RequestOptions) -> Self {
+        self.session = self.session.map(|session| session.with_options(options));
+        self
+    }
+
     /// Sends the request (retrying as the session decides) and returns the stream once the
     /// response head is in.
     ///
