@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use stream_core::Error;
 use stream_core::messages::{Message, StreamEvent};
-use stream_core::request::{ClientConfig, MessageParams, Request};
+use stream_core::request::{ClientConfig, MessageParams, Request, RequestOptions};
 use stream_core::session::SessionError;
 use stream_core::sse::Event as SseEvent;
 
@@ -171,6 +171,14 @@ pub trait Runner {
         between: &mut dyn FnMut(),
     ) -> Run;
 
+    /// Enters a stream of `params` with per-request `options` and drains it (as
+    /// [`Exit::Drain`]).
+    fn run_with_options(
+        client: &Self::Client,
+        params: MessageParams,
+        options: &RequestOptions,
+    ) -> Run;
+
     /// The same for a raw SSE stream of `request`.
     fn run_sse(
         client: &Self::Client,
@@ -205,6 +213,7 @@ macro_rules! conformance_suite {
             the_total_deadline_holds_across_retries_and_a_paced_stream,
             a_slow_consumer_of_a_paced_server_gets_everything,
             helper_events_are_the_cores,
+            per_request_options_override_the_client,
             a_server_that_never_answers_hits_the_head_deadline,
             a_truncated_stream_hands_back_the_partial_message,
             text_stream_then_final_message,

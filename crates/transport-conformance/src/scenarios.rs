@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use messages_test_server::{Chunking, ClosedBy, Fault, Generate, Reply, Server};
 use stream_core::request::{
-    ClientConfig, MessageParam, MessageParams, Request, RetryPolicy, Timeouts,
+    ClientConfig, MessageParam, MessageParams, Request, RequestOptions, RetryPolicy, Timeouts,
 };
 use stream_core::session::{
     ApiErrorKind, Deadline, ErrorKind, ProtocolError, SessionError, TransportErrorKind,
@@ -518,6 +518,49 @@ pub fn helper_events_are_the_cores<R: Runner>() {
             assert_eq!(run.helpers, expected, "{fixture}");
         }
     }
+}
+
+/// Per-request options override the client's configuration for one request: retries (the
+/// client allows none, the request three), a header of the same name (sent once, the
+/// request's), a beta flag merged with the client's, and a query parameter; the next request
+/// of the same client is back to the client's settings.
+pub fn per_request_options_override_the_client<R: Runner>() {
+    let server = Server::start();
+    let mut config = config(&server)
+        .header("x-team", "client")
+        .beta("client-beta");
+    config.retry.max_retries = 0;
+    let client = R::client(config, None);
+    server
+        .enqueue(Reply::error(529).retry_after_ms(20))
+        .enqueue(Reply::error(529).retry_after_ms(20))
+        .enqueue(Reply::recorded(fixture("python-sdk/basic_response.txt")));
+    let options = RequestOptions::new()
+        .max_retries(3)
+        .header("X-Team", "request")
+        .beta("request-beta")
+        .query("trace", "a b");
+    let run = R::run_with_options(&client, params(), &options);
+    assert_eq!(run.message().text(), "Hello there!");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3, "the request's retries");
+    for request in &requests {
+        assert_eq!(request.header("x-team"), Some("request"));
+        assert_eq!(request.headers.get_all("x-team").iter().count(), 1);
+        assert_eq!(
+            request.header("anthropic-beta"),
+            Some("client-beta,request-beta")
+        );
+        assert_eq!(request.path, "/v1/messages?trace=a%20b");
+    }
+    // The client itself is unchanged.
+    server.enqueue(Reply::error(529));
+    let run = R::run(&client, params(), Exit::Drain, &mut || {});
+    assert!(run.enter_error.is_some());
+    let last = server.requests().pop().unwrap();
+    assert_eq!(server.request_count(), 4, "no retry without the options");
+    assert_eq!(last.header("x-team"), Some("client"));
+    assert_eq!(last.path, "/v1/messages");
 }
 
 /// Slow but steady bytes are not a stall.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use stream_core::Error;
 use stream_core::messages::Message;
-use stream_core::request::{ClientConfig, MessageParams, Request};
+use stream_core::request::{ClientConfig, MessageParams, Request, RequestOptions};
 use tokio::runtime::Runtime;
 use transport_hyper::{Client, MessageStream};
 
@@ -165,6 +165,28 @@ impl Runner for Async {
                         finish(stream.final_message().await, &mut run);
                     }
                 }
+            }
+        });
+        run
+    }
+
+    fn run_with_options(client: &Client, params: MessageParams, options: &RequestOptions) -> Run {
+        let mut run = Run::default();
+        runtime().block_on(async {
+            match client
+                .messages()
+                .stream(params)
+                .options(options)
+                .enter()
+                .await
+            {
+                Ok(mut stream) => {
+                    read(&mut stream, &mut run, None, Exit::Drain).await;
+                    if run.error.is_none() {
+                        finish(stream.final_message().await, &mut run);
+                    }
+                }
+                Err(err) => run.enter_error = Some(err),
             }
         });
         run

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use stream_core::Error;
 use stream_core::messages::Message;
-use stream_core::request::{ClientConfig, MessageParams, Request};
+use stream_core::request::{ClientConfig, MessageParams, Request, RequestOptions};
 use transport_ureq::{Client, MessageStream};
 
 use crate::{Exit, Run, Runner, SseRun};
@@ -122,6 +122,20 @@ impl Runner for Blocking {
                     finish(stream.final_message(), &mut run);
                 }
             }
+        }
+        run
+    }
+
+    fn run_with_options(client: &Client, params: MessageParams, options: &RequestOptions) -> Run {
+        let mut run = Run::default();
+        match client.messages().stream(params).options(options).enter() {
+            Ok(mut stream) => {
+                read(&mut stream, &mut run, None, Exit::Drain);
+                if run.error.is_none() {
+                    finish(stream.final_message(), &mut run);
+                }
+            }
+            Err(err) => run.enter_error = Some(err),
         }
         run
     }
