@@ -123,6 +123,9 @@ pub struct Exchange {
     outcome: Option<Result<Option<Message>, Box<SessionError>>>,
     /// The error in `outcome` was handed to the driver.
     error_reported: bool,
+    /// One span per exchange, entered around every call (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 impl Exchange {
@@ -133,6 +136,14 @@ impl Exchange {
             session,
             outcome: None,
             error_reported: false,
+            #[cfg(feature = "tracing")]
+            span: tracing::info_span!(
+                "anthropic_stream",
+                attempts = tracing::field::Empty,
+                status = tracing::field::Empty,
+                request_id = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+            ),
         }
     }
 
@@ -142,12 +153,16 @@ impl Exchange {
     ///
     /// [`CallerError::AlreadyEntered`] unless the exchange is deferred.
     pub fn enter(&mut self, now: Duration) -> Result<(), CallerError> {
+        #[cfg(feature = "tracing")]
+        let _entered = self.span.enter();
         self.session.enter(now)
     }
 
     /// The next step. Call it again after acting on `Send` and `Drop`, and after reporting
     /// what a `Wait` ended with.
     pub fn poll(&mut self, now: Duration, until: Until) -> Step {
+        #[cfg(feature = "tracing")]
+        let _entered = self.span.clone().entered();
         // The total deadline holds even for a driver whose IO is always ready (a fast server
         // never lets it wait on its timer).
         if self
@@ -187,11 +202,31 @@ impl Exchange {
                 Output::Finished(Ok(message)) => self.outcome = Some(Ok(Some(message))),
                 Output::Finished(Err(error)) => self.outcome = Some(Err(error)),
             }
+            #[cfg(feature = "tracing")]
+            self.record_outcome();
             if until == Until::Head && matches!(self.outcome, Some(Ok(_))) {
                 // Over before the head was handled (a raw stream with an empty body).
                 return Step::Ready;
             }
         }
+    }
+
+    /// Writes the outcome into the exchange's span.
+    #[cfg(feature = "tracing")]
+    fn record_outcome(&self) {
+        let outcome = match &self.outcome {
+            Some(Ok(_)) => "ok",
+            Some(Err(error)) => error.kind_name(),
+            None => return,
+        };
+        self.span.record("attempts", self.session.attempts());
+        if let Some(status) = self.session.status() {
+            self.span.record("status", status);
+        }
+        if let Some(request_id) = self.session.request_id() {
+            self.span.record("request_id", request_id);
+        }
+        self.span.record("outcome", outcome);
     }
 
     /// The response head of `attempt` arrived.
@@ -205,6 +240,8 @@ impl Exchange {
         K: AsRef<str>,
         V: AsRef<[u8]>,
     {
+        #[cfg(feature = "tracing")]
+        let _entered = self.span.enter();
         self.session
             .handle_response_head(attempt, now, status, headers);
     }
@@ -216,6 +253,8 @@ impl Exchange {
 
     /// The body of `attempt` ended cleanly.
     pub fn handle_end(&mut self, attempt: AttemptId, now: Duration) {
+        #[cfg(feature = "tracing")]
+        let _entered = self.span.enter();
         self.session.handle_end(attempt, now);
     }
 
@@ -229,12 +268,16 @@ impl Exchange {
         kind: TransportErrorKind,
         message: &str,
     ) {
+        #[cfg(feature = "tracing")]
+        let _entered = self.span.enter();
         self.session
             .handle_transport_error(attempt, now, kind, message);
     }
 
     /// A [`Step::Wait`] ended at its deadline with nothing from the peer.
     pub fn handle_deadline(&mut self, now: Duration) {
+        #[cfg(feature = "tracing")]
+        let _entered = self.span.enter();
         self.session.handle_deadline(now);
     }
 

@@ -62,6 +62,17 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+/// A `tracing` event at `$level` when the `tracing` feature is on; nothing (and no cost)
+/// otherwise. Events never carry a header, a body or a credential.
+macro_rules! trace {
+    ($level:ident, $($rest:tt)*) => {
+        #[cfg(feature = "tracing")]
+        {
+            tracing::$level!($($rest)*);
+        }
+    };
+}
+
 pub mod accumulate;
 mod error;
 pub mod exchange;

@@ -124,6 +124,7 @@ pub use error::{
     ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, SessionError,
     TransportErrorKind,
 };
+use retry::Reason;
 
 /// Which attempt an input or output is about. Attempts are numbered from 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -243,6 +244,9 @@ pub struct Session {
     delivered: bool,
     /// An event was handed out since the driver last waited: the consumer had the stream.
     handed_out: bool,
+    /// Events handed out and body bytes received, over every attempt (for `tracing`).
+    events: u64,
+    bytes: u64,
     status: Option<u16>,
     headers: Vec<(String, String)>,
     request_id: Option<String>,
@@ -302,6 +306,8 @@ impl Session {
             accumulator: new_accumulator(config),
             delivered: false,
             handed_out: false,
+            events: 0,
+            bytes: 0,
             status: None,
             headers: Vec::new(),
             request_id: None,
@@ -464,6 +470,14 @@ impl Session {
             })
             .collect();
         self.request_id = self.header("request-id").map(ToString::to_string);
+        trace!(
+            debug,
+            attempt = attempt.number(),
+            status,
+            request_id = self.request_id.as_deref().unwrap_or(""),
+            after_ms = self.since_start_ms(),
+            "response head"
+        );
         self.idle_deadline = Some(now + self.config.timeouts.idle);
         if (200..300).contains(&status) {
             let content_type = self.header("content-type").unwrap_or("").to_string();
@@ -487,7 +501,7 @@ impl Session {
         if self.status_is_retryable(status) {
             let asked = self.retry_after();
             if let Some(delay) = self.next_retry(now, asked) {
-                self.retry(attempt, now, delay);
+                self.retry(attempt, now, delay, Reason::Status(status));
                 return;
             }
         }
@@ -505,6 +519,8 @@ impl Session {
         }
         match &mut self.state {
             State::Streaming { attempt: a, ended } if *a == attempt && !*ended => {
+                let bytes = bytes.into();
+                self.bytes += bytes.len() as u64;
                 self.decoder.feed(bytes);
                 self.idle_deadline = Some(now + self.config.timeouts.idle);
             }
@@ -562,7 +578,7 @@ impl Session {
                 if kind != TransportErrorKind::Tls =>
             {
                 match self.next_retry(now, None) {
-                    Some(delay) => self.retry(attempt, now, delay),
+                    Some(delay) => self.retry(attempt, now, delay, Reason::Transport(kind)),
                     None => self.fail(error),
                 }
             }
@@ -584,7 +600,14 @@ impl Session {
             State::Backoff { until } if now >= until => self.send(now),
             State::Connecting { attempt, deadline } if now >= deadline => {
                 match self.next_retry(now, None) {
-                    Some(delay) => self.retry(attempt, now, delay),
+                    Some(delay) => {
+                        self.retry(
+                            attempt,
+                            now,
+                            delay,
+                            Reason::Deadline(Deadline::ResponseHead),
+                        );
+                    }
                     None => self.fail(ErrorKind::Timeout(Deadline::ResponseHead)),
                 }
             }
@@ -592,7 +615,7 @@ impl Session {
                 attempt,
                 ended: false,
             } if self.idle_deadline.is_some_and(|d| now >= d) => match self.next_retry(now, None) {
-                Some(delay) => self.retry(attempt, now, delay),
+                Some(delay) => self.retry(attempt, now, delay, Reason::Deadline(Deadline::Idle)),
                 None => self.fail(ErrorKind::Timeout(Deadline::Idle)),
             },
             State::ErrorBody { .. } if self.idle_deadline.is_some_and(|d| now >= d) => {
@@ -689,8 +712,7 @@ impl Session {
             };
             let parsed = match next {
                 Ok(Some(Ok(raw))) => {
-                    self.delivered = true;
-                    self.handed_out = true;
+                    self.handed_out(true);
                     return Some(Output::SseEvent(raw));
                 }
                 Ok(Some(Err(parsed))) => parsed,
@@ -717,21 +739,40 @@ impl Session {
                 if matches!(err, AccumulateError::Api(_))
                     && let Some(delay) = self.next_retry(self.now, None)
                 {
-                    self.retry(attempt, self.now, delay);
+                    self.retry(attempt, self.now, delay, Reason::ErrorEvent);
                     continue;
                 }
                 self.fail(accumulate_error(err, self.status.unwrap_or(200)));
                 continue;
             }
-            if !matches!(event, StreamEvent::Ping) {
-                self.delivered = true;
-            }
-            self.handed_out = true;
+            self.handed_out(!matches!(event, StreamEvent::Ping));
             return Some(Output::Event(event));
         }
     }
 
     // --- internals ---
+
+    /// An event goes to the driver; `delivers` when it is output (anything but `ping`).
+    fn handed_out(&mut self, delivers: bool) {
+        if delivers && !self.delivered {
+            trace!(
+                debug,
+                attempts = self.attempts,
+                after_ms = self.since_start_ms(),
+                "first event"
+            );
+        }
+        self.delivered |= delivers;
+        self.handed_out = true;
+        self.events += 1;
+    }
+
+    /// Milliseconds since `enter`, for `tracing`.
+    #[allow(dead_code, reason = "read only by `tracing` events")]
+    fn since_start_ms(&self) -> u64 {
+        let elapsed = self.now.saturating_sub(self.started_at.unwrap_or(self.now));
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    }
 
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -773,11 +814,19 @@ impl Session {
             attempt,
             deadline: now + self.config.timeouts.response_head,
         };
+        trace!(debug, attempt = attempt.number(), "request sent");
         self.outputs.push_back(Output::Send { attempt, request });
     }
 
     fn end_of_stream(&mut self, attempt: AttemptId) {
         if matches!(self.what, What::Raw(_)) {
+            trace!(
+                debug,
+                attempts = self.attempts,
+                events = self.events,
+                bytes = self.bytes,
+                "stream ended"
+            );
             self.state = State::Done;
             self.outputs.push_back(Output::Ended);
             return;
@@ -786,6 +835,14 @@ impl Session {
             let accumulator = core::mem::take(&mut self.accumulator);
             match accumulator.finish() {
                 Ok(message) => {
+                    trace!(
+                        debug,
+                        attempts = self.attempts,
+                        events = self.events,
+                        bytes = self.bytes,
+                        after_ms = self.since_start_ms(),
+                        "stream finished"
+                    );
                     self.state = State::Done;
                     self.outputs.push_back(Output::Finished(Ok(message)));
                 }
@@ -802,7 +859,7 @@ impl Session {
             return;
         }
         if let Some(delay) = self.next_retry(self.now, None) {
-            self.retry(attempt, self.now, delay);
+            self.retry(attempt, self.now, delay, Reason::EarlyEnd);
             return;
         }
         let open_blocks = self.accumulator.open_blocks();
@@ -871,14 +928,24 @@ impl Session {
         };
         self.state = State::Failed;
         self.idle_deadline = None;
-        self.outputs
-            .push_back(Output::Finished(Err(Box::new(SessionError {
-                kind,
-                request_id: self.request_id.clone(),
-                partial,
-                raw_tool_inputs,
-                attempts: self.attempts,
-            }))));
+        let error = Box::new(SessionError {
+            kind,
+            request_id: self.request_id.clone(),
+            partial,
+            raw_tool_inputs,
+            attempts: self.attempts,
+        });
+        trace!(
+            warn,
+            kind = error.kind_name(),
+            attempts = self.attempts,
+            request_id = self.request_id.as_deref().unwrap_or(""),
+            events = self.events,
+            bytes = self.bytes,
+            after_ms = self.since_start_ms(),
+            "stream failed"
+        );
+        self.outputs.push_back(Output::Finished(Err(error)));
     }
 }
 

@@ -1,10 +1,38 @@
 //! When to retry and how long to wait: the retry rules, the backoff with jitter, and the
 //! server's `retry-after-ms` / `retry-after` (seconds or an HTTP date).
 
+use core::fmt;
 use core::time::Duration;
 
-use super::{AttemptId, Output, Session, State, new_accumulator};
+use super::{AttemptId, Deadline, Output, Session, State, TransportErrorKind, new_accumulator};
 use crate::sse::Decoder;
+
+/// Why an attempt is retried (for `tracing`).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Reason {
+    /// A retryable status (408, 409, 429, 5xx, or `x-should-retry: true`).
+    Status(u16),
+    /// The connection failed.
+    Transport(TransportErrorKind),
+    /// The response head or the first event did not come in time.
+    Deadline(Deadline),
+    /// An `error` event before any output.
+    ErrorEvent,
+    /// The body ended before any output.
+    EarlyEnd,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Status(status) => write!(f, "status {status}"),
+            Self::Transport(kind) => write!(f, "{kind} error"),
+            Self::Deadline(deadline) => write!(f, "{deadline:?} deadline"),
+            Self::ErrorEvent => f.write_str("error event before any output"),
+            Self::EarlyEnd => f.write_str("the body ended before any output"),
+        }
+    }
+}
 
 impl Session {
     pub(super) fn retries_left(&self) -> bool {
@@ -39,7 +67,21 @@ impl Session {
     }
 
     /// Drops the attempt's connection and waits `delay` before the next one.
-    pub(super) fn retry(&mut self, attempt: AttemptId, now: Duration, delay: Duration) {
+    pub(super) fn retry(
+        &mut self,
+        attempt: AttemptId,
+        now: Duration,
+        delay: Duration,
+        reason: Reason,
+    ) {
+        trace!(
+            info,
+            attempt = attempt.number(),
+            reason = %reason,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "retrying"
+        );
+        let _ = reason;
         self.outputs.push_back(Output::DropConnection { attempt });
         self.decoder = Decoder::with_config(self.config.decoder.clone());
         self.accumulator = new_accumulator(&self.config);
