@@ -311,6 +311,21 @@ impl Exchange {
         self.session.response_headers()
     }
 
+    /// The response headers as an `http::HeaderMap` (feature `http`; a header that is not a
+    /// valid name and value is left out).
+    #[cfg(feature = "http")]
+    #[must_use]
+    pub fn header_map(&self) -> http::HeaderMap {
+        self.headers()
+            .iter()
+            .filter_map(|(name, value)| {
+                let name = http::HeaderName::from_bytes(name.as_bytes()).ok()?;
+                let value = http::HeaderValue::from_str(value).ok()?;
+                Some((name, value))
+            })
+            .collect()
+    }
+
     /// How many requests were sent.
     #[must_use]
     pub fn attempts(&self) -> u32 {

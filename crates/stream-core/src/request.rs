@@ -397,7 +397,7 @@ impl ClientConfig {
             percent_encode(&mut url, value);
         }
         Request {
-            method: "POST",
+            method: "POST".to_string(),
             url,
             headers,
             body,
@@ -518,6 +518,43 @@ impl RequestOptions {
     }
 }
 
+/// An `http::Request` as a request to send (feature `http`): any method, the URI, every
+/// header (values that are not UTF-8 are decoded lossily), the body.
+///
+/// ```
+/// use stream_core::request::Request;
+///
+/// let request: Request = http::Request::builder()
+///     .method("GET")
+///     .uri("https://feed.example/events")
+///     .header("accept", "text/event-stream")
+///     .header("last-event-id", "42")
+///     .body(Vec::new())?
+///     .into();
+/// assert_eq!((request.method.as_str(), request.header("last-event-id")), ("GET", Some("42")));
+/// # Ok::<(), http::Error>(())
+/// ```
+#[cfg(feature = "http")]
+impl<B: Into<Bytes>> From<http::Request<B>> for Request {
+    fn from(request: http::Request<B>) -> Self {
+        let (parts, body) = request.into_parts();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_string(), value)
+            })
+            .collect();
+        Self {
+            method: parts.method.as_str().to_string(),
+            url: parts.uri.to_string(),
+            headers,
+            body: body.into(),
+        }
+    }
+}
+
 /// `base` with `path` appended to its path, before its query and fragment.
 fn join_url(base: &str, path: &str) -> String {
     let split = base.find(['?', '#']).unwrap_or(base.len());
@@ -529,8 +566,8 @@ fn join_url(base: &str, path: &str) -> String {
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Request {
-    /// The method.
-    pub method: &'static str,
+    /// The method (any: `GET` for most feeds, `POST` for Messages).
+    pub method: String,
     /// The absolute URL.
     pub url: String,
     /// The headers, names in lower case.
@@ -543,9 +580,9 @@ impl Request {
     /// A request with no headers and no body (for raw SSE endpoints; add headers with
     /// [`with_header`](Self::with_header) and a body with [`with_body`](Self::with_body)).
     #[must_use]
-    pub fn new(method: &'static str, url: impl Into<String>) -> Self {
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> Self {
         Self {
-            method,
+            method: method.into(),
             url: url.into(),
             headers: Vec::new(),
             body: Bytes::new(),

@@ -137,6 +137,8 @@ pub struct SseRun {
     pub enter_error: Option<Error>,
     /// The response status.
     pub status: Option<u16>,
+    /// The response headers (`stream.header_map()`).
+    pub headers: http::HeaderMap,
     /// Every event delivered.
     pub events: Vec<SseEvent>,
     /// The error that ended the stream, if any.

@@ -679,12 +679,23 @@ pub fn a_raw_sse_stream_from_any_endpoint<R: Runner>() {
     let server = Server::start();
     server.enqueue(raw());
     let client = R::client(config(&server), None);
-    let request = Request::new("GET", format!("{}/events?topic=x", server.base_url()))
-        .with_header("accept", "text/event-stream");
+    // Built with the `http` crate, as most code that speaks HTTP in Rust does.
+    let request: Request = http::Request::builder()
+        .method("GET")
+        .uri(format!("{}/events?topic=x", server.base_url()))
+        .header("accept", "text/event-stream")
+        .body(Vec::new())
+        .unwrap()
+        .into();
     let run = R::run_sse(&client, request, Exit::Drain, &mut || {
         assert_eq!(server.connection_count(), 0, "nothing before enter");
     });
     assert_eq!(run.status, Some(200));
+    let content_type = run.headers.get(http::header::CONTENT_TYPE);
+    assert!(
+        content_type.is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream")),
+        "response headers as an http::HeaderMap: {content_type:?}"
+    );
     assert!(run.error.is_none(), "{:?}", run.error);
     let events: Vec<(&str, &str, &str)> = run
         .events

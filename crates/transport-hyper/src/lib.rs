@@ -264,9 +264,10 @@ impl Client {
         Messages { client: self }
     }
 
-    /// A raw SSE stream from any endpoint: `request` is sent as it is, with this client's
-    /// deadlines, retry policy and TLS roots, and the same enter/exit semantics as a Messages
-    /// stream. Nothing is sent until [`SseStreamManager::enter`].
+    /// A raw SSE stream from any endpoint: `request` (a [`Request`], or an `http::Request`
+    /// with any method) is sent as it is, with this client's deadlines, retry policy and TLS
+    /// roots, and the same enter/exit semantics as a Messages stream. Nothing is sent until
+    /// [`SseStreamManager::enter`].
     ///
     /// ```no_run
     /// use transport_hyper::{Client, ClientConfig, Request};
@@ -283,10 +284,10 @@ impl Client {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn sse(&self, request: Request) -> SseStreamManager {
+    pub fn sse(&self, request: impl Into<Request>) -> SseStreamManager {
         SseStreamManager {
             client: self.clone(),
-            session: Session::raw(&self.config, request),
+            session: Session::raw(&self.config, request.into()),
         }
     }
 }
@@ -661,7 +662,7 @@ impl Driver {
 
     fn send(&mut self, attempt: AttemptId, request: &Request) {
         let mut builder = http::Request::builder()
-            .method(request.method)
+            .method(request.method.as_str())
             .uri(request.url.as_str());
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());

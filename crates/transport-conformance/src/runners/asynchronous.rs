@@ -205,6 +205,7 @@ impl Runner for Async {
                 }
             };
             run.status = stream.status();
+            run.headers = stream.header_map();
             let limit = match exit {
                 Exit::DropAfter(n) => Some(n),
                 _ => None,

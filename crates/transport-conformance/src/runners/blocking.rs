@@ -152,6 +152,7 @@ impl Runner for Blocking {
             }
         };
         run.status = stream.status();
+        run.headers = stream.header_map();
         let limit = match exit {
             Exit::DropAfter(n) => Some(n),
             _ => None,
