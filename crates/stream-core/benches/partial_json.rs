@@ -16,7 +16,10 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use serde_json::Value;
 use stream_core::partial_json::PartialJson;
 
@@ -101,46 +104,9 @@ fn parse_once(pieces: &[&str]) -> Value {
     serde_json::from_str(&buffer).expect("valid JSON")
 }
 
-fn bench(c: &mut Criterion) {
-    let mut group = c.benchmark_group("tool_input_8B_fragments");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    for kib in [256usize, 1024, 4096] {
-        let doc = tool_input(kib * 1024);
-        let pieces = fragments(&doc);
-        assert_eq!(
-            incremental(&pieces),
-            parse_once(&pieces),
-            "same final value"
-        );
-        group.throughput(Throughput::Bytes(doc.len() as u64));
-        group.bench_with_input(
-            BenchmarkId::new("partial_json_snapshot_every_fragment", kib),
-            &pieces,
-            |b, p| {
-                b.iter(|| incremental(black_box(p)));
-            },
-        );
-        group.bench_with_input(
-            BenchmarkId::new("serde_json_parse_once", kib),
-            &pieces,
-            |b, p| {
-                b.iter(|| parse_once(black_box(p)));
-            },
-        );
-    }
-    group.finish();
-
-    // Exact numbers: the cost of correct rounding shows most on an input of long floats.
-    let mut group = c.benchmark_group("float_input_8B_fragments");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    let doc = float_input(1024 * 1024);
-    let pieces = fragments(&doc);
+/// Times ours and the parse-once floor on `doc`, in 8-byte fragments, as `id` of `group`.
+fn bench_both(group: &mut BenchmarkGroup<'_, WallTime>, doc: &str, id: usize) {
+    let pieces = fragments(doc);
     assert_eq!(
         incremental(&pieces),
         parse_once(&pieces),
@@ -148,16 +114,34 @@ fn bench(c: &mut Criterion) {
     );
     group.throughput(Throughput::Bytes(doc.len() as u64));
     group.bench_with_input(
-        BenchmarkId::new("partial_json_snapshot_every_fragment", 1024),
+        BenchmarkId::new("partial_json_snapshot_every_fragment", id),
         &pieces,
         |b, p| b.iter(|| incremental(black_box(p))),
     );
     group.bench_with_input(
-        BenchmarkId::new("serde_json_parse_once", 1024),
+        BenchmarkId::new("serde_json_parse_once", id),
         &pieces,
         |b, p| b.iter(|| parse_once(black_box(p))),
     );
-    group.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    for name in ["tool_input_8B_fragments", "float_input_8B_fragments"] {
+        let mut group = c.benchmark_group(name);
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        if name == "tool_input_8B_fragments" {
+            for kib in [256usize, 1024, 4096] {
+                bench_both(&mut group, &tool_input(kib * 1024), kib);
+            }
+        } else {
+            // Exact numbers: the cost of correct rounding shows most on long floats.
+            bench_both(&mut group, &float_input(1024 * 1024), 1024);
+        }
+        group.finish();
+    }
 }
 
 criterion_group!(benches, bench);

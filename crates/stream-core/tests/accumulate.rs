@@ -9,35 +9,18 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "support/fixtures.rs"]
+mod support;
+use support::fixtures;
+
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use stream_core::accumulate::{AccumulateError, Accumulator, Derived, Violation};
 use stream_core::messages::{BlockKind, ContentBlock, Message, StopReason, StreamEvent};
 use stream_core::sse::Decoder;
 
-fn fixtures() -> Vec<PathBuf> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/anthropic");
-    let mut files = Vec::new();
-    for sub in std::fs::read_dir(dir).expect("fixtures/ in the repository") {
-        for file in std::fs::read_dir(sub.unwrap().path()).unwrap() {
-            files.push(file.unwrap().path());
-        }
-    }
-    files.sort();
-    assert!(files.len() >= 16, "found only {} fixtures", files.len());
-    files
-}
-
 fn expected_path(fixture: &Path) -> PathBuf {
-    let dir = fixture
-        .parent()
-        .unwrap()
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap();
-    let stem = fixture.file_stem().unwrap().to_str().unwrap();
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/expected/{dir}__{stem}.json"))
+    support::expected_path(fixture, "expected", "json")
 }
 
 /// The SSE events of a stream, decoded.

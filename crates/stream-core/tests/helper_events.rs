@@ -12,30 +12,12 @@ mod example;
 use std::io;
 use std::path::{Path, PathBuf};
 
-fn fixtures() -> Vec<PathBuf> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/anthropic");
-    let mut files = Vec::new();
-    for sub in std::fs::read_dir(dir).expect("fixtures/ in the repository") {
-        for file in std::fs::read_dir(sub.unwrap().path()).unwrap() {
-            files.push(file.unwrap().path());
-        }
-    }
-    files.sort();
-    assert!(files.len() >= 16, "found only {} fixtures", files.len());
-    files
-}
+#[path = "support/fixtures.rs"]
+mod support;
+use support::fixtures;
 
 fn expected_path(fixture: &Path) -> PathBuf {
-    let dir = fixture
-        .parent()
-        .unwrap()
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap();
-    let stem = fixture.file_stem().unwrap().to_str().unwrap();
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("tests/expected_helpers/{dir}__{stem}.jsonl"))
+    support::expected_path(fixture, "expected_helpers", "jsonl")
 }
 
 /// The example's output and exit status for `bytes` fed in pieces of `piece` bytes.

@@ -346,15 +346,25 @@ pub fn a_message_past_its_size_limit_fails_and_closes<R: Runner>() {
 /// waiting, loses nothing: idle time is the peer's silence while the consumer waits, and time
 /// the consumer spends elsewhere never counts.
 pub fn a_consumer_away_for_three_idle_deadlines_loses_nothing<R: Runner>() {
-    let server = Server::start();
-    let spec = Generate::text(30);
-    server.enqueue(Reply::generated(spec.clone()));
     // The idle deadline is 400 ms; the consumer stops for 1.2 s after events 3, 6 and 9.
-    let exit = Exit::DrainPausing {
-        every: 3,
-        times: 3,
-        pause: Duration::from_millis(1200),
-    };
+    let run = drain_pausing::<R>(
+        Reply::generated(Generate::text(30)),
+        &Generate::text(30),
+        Exit::DrainPausing {
+            every: 3,
+            times: 3,
+            pause: Duration::from_millis(1200),
+        },
+        "consumer away 3 x 1.2 s",
+    );
+    assert_eq!(run.events.len(), 36, "every event");
+}
+
+/// Streams `reply` to a consumer that pauses as `exit` says; every event and the whole
+/// message must arrive (`spec` is what `reply` generates).
+fn drain_pausing<R: Runner>(reply: Reply, spec: &Generate, exit: Exit, label: &str) -> Run {
+    let server = Server::start();
+    server.enqueue(reply);
     let started = Instant::now();
     let run = R::run(
         &R::client(config(&server), None),
@@ -363,16 +373,16 @@ pub fn a_consumer_away_for_three_idle_deadlines_loses_nothing<R: Runner>() {
         &mut || {},
     );
     eprintln!(
-        "consumer away 3 x 1.2 s: {} events in {:?}",
+        "{label}: {} events in {:?}",
         run.events.len(),
         started.elapsed()
     );
-    assert!(run.error.is_none(), "{:?}", run.error);
-    assert_eq!(run.events.len(), 36, "every event");
+    assert!(run.error.is_none(), "{label}: {:?}", run.error);
     assert_eq!(
         run.message().to_json(),
         spec.expected_message("claude-test")
     );
+    run
 }
 
 /// A server that really stalls while the consumer waits ends the stream at the idle
@@ -457,30 +467,15 @@ pub fn the_total_deadline_holds_across_retries_and_a_paced_stream<R: Runner>() {
 /// A slow consumer of a paced server: events every 20 ms, the consumer taking 150 ms over
 /// each of the first ten; every event arrives and nothing times out.
 pub fn a_slow_consumer_of_a_paced_server_gets_everything<R: Runner>() {
-    let server = Server::start();
-    let spec = Generate::text(24);
-    server.enqueue(Reply::generated(spec.clone()).pace_events(Duration::from_millis(20)));
-    let exit = Exit::DrainPausing {
-        every: 1,
-        times: 10,
-        pause: Duration::from_millis(150),
-    };
-    let started = Instant::now();
-    let run = R::run(
-        &R::client(config(&server), None),
-        params(),
-        exit,
-        &mut || {},
-    );
-    eprintln!(
-        "slow consumer, paced server: {} events in {:?}",
-        run.events.len(),
-        started.elapsed()
-    );
-    assert!(run.error.is_none(), "{:?}", run.error);
-    assert_eq!(
-        run.message().to_json(),
-        spec.expected_message("claude-test")
+    drain_pausing::<R>(
+        Reply::generated(Generate::text(24)).pace_events(Duration::from_millis(20)),
+        &Generate::text(24),
+        Exit::DrainPausing {
+            every: 1,
+            times: 10,
+            pause: Duration::from_millis(150),
+        },
+        "slow consumer, paced server",
     );
 }
 
