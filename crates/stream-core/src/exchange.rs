@@ -246,6 +246,35 @@ impl Exchange {
             .handle_response_head(attempt, now, status, headers);
     }
 
+    /// The response head of `attempt` arrived, as `http` types it (feature `http`).
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use stream_core::exchange::{Exchange, Step, Until};
+    /// # use stream_core::request::{ClientConfig, Request};
+    /// # use stream_core::session::Session;
+    /// let mut exchange = Exchange::new(Session::raw(&ClientConfig::new(), Request::new("GET", "http://feed.test/")));
+    /// exchange.enter(Duration::ZERO)?;
+    /// let Step::Send { attempt, .. } = exchange.poll(Duration::ZERO, Until::Head) else { panic!() };
+    /// let (head, ()) = http::Response::builder()
+    ///     .header("content-type", "text/event-stream")
+    ///     .body(())?
+    ///     .into_parts();
+    /// exchange.handle_http_head(attempt, Duration::ZERO, &head);
+    /// assert_eq!(exchange.status(), Some(200));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    #[cfg(feature = "http")]
+    pub fn handle_http_head(
+        &mut self,
+        attempt: AttemptId,
+        now: Duration,
+        head: &http::response::Parts,
+    ) {
+        let headers = head.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+        self.handle_response_head(attempt, now, head.status.as_u16(), headers);
+    }
+
     /// Body bytes of `attempt` arrived.
     pub fn handle_body(&mut self, attempt: AttemptId, now: Duration, bytes: impl Into<Bytes>) {
         self.session.handle_body(attempt, now, bytes);

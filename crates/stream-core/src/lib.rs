@@ -29,6 +29,9 @@
 //!   transports drive with `handle_*` inputs and `poll_*` outputs.
 //! * [`exchange`]: the session as both transports drive it: one loop of steps (send, drop,
 //!   wait, hand over), the latched outcome and what a stream shows its consumer, written once.
+//! * [`stream`]: the stream API of both transports (deferred stream, events, final message,
+//!   text deltas, raw SSE), written once over a transport's IO, and [`Replay`](stream::Replay),
+//!   an IO with no network.
 //! * [`Error`]: the one error type of a stream call, shared by the transports, split by
 //!   blame (the caller's parameters, configuration or misuse; the stream's failure).
 //!
@@ -81,5 +84,32 @@ pub mod partial_json;
 pub mod request;
 pub mod session;
 pub mod sse;
+pub mod stream;
 
 pub use error::Error;
+
+/// What a transport's users name: the values and errors of a stream. Each transport
+/// re-exports it whole, so `transport_hyper::MessageParams` and `transport_ureq::MessageParams`
+/// are these.
+///
+/// ```
+/// use stream_core::prelude::*;
+///
+/// let params = MessageParams::new("claude-sonnet-4-5", 256).message(MessageParam::user("Hi"));
+/// assert!(params.validate().is_ok());
+/// let config: ClientConfig = ClientConfig::new().api_key("sk-test");
+/// # let _ = config;
+/// ```
+pub mod prelude {
+    pub use crate::Error;
+    pub use crate::messages::{ContentBlock, Delta, Message, StreamEvent};
+    pub use crate::request::{
+        BlockParam, ClientConfig, ConfigError, MessageParam, MessageParams, ParamsError, Request,
+        RequestOptions, RetryPolicy, Timeouts,
+    };
+    pub use crate::session::{
+        ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, SessionError,
+        TransportErrorKind,
+    };
+    pub use crate::sse::Event as SseEvent;
+}

@@ -611,6 +611,34 @@ impl Request {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// The request as an `http::Request` (feature `http`), for an HTTP library to send.
+    ///
+    /// ```
+    /// use stream_core::request::Request;
+    ///
+    /// let request = Request::new("GET", "https://feed.test/events?from=3")
+    ///     .with_header("accept", "text/event-stream");
+    /// let http = request.to_http()?;
+    /// assert_eq!(http.method(), "GET");
+    /// assert_eq!(http.uri().query(), Some("from=3"));
+    /// assert_eq!(http.headers()["accept"], "text/event-stream");
+    /// # Ok::<(), http::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An `http::Error` for a method, URL or header that `http` does not accept.
+    #[cfg(feature = "http")]
+    pub fn to_http(&self) -> Result<http::Request<Bytes>, http::Error> {
+        let mut builder = http::Request::builder()
+            .method(self.method.as_str())
+            .uri(self.url.as_str());
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder.body(self.body.clone())
+    }
 }
 
 impl fmt::Debug for Request {

@@ -1,8 +1,11 @@
 //! The async transport: streams Anthropic Messages responses over hyper 1 on tokio, with TLS
 //! by rustls (ring provider, webpki roots), HTTP/1.1 and HTTP/2 (negotiated by ALPN, so many
-//! streams can share one connection) and a pooled client. It is a thin, pull-based loop around
-//! [`stream_core::session::Session`]: every decision (retries, deadlines, errors, when the
-//! stream is done) is made there; this crate moves bytes, reads the clock and sets timers.
+//! streams can share one connection) and a pooled client. It is a translation between hyper
+//! and the core: every decision (retries, deadlines, errors, when the stream is done) is made
+//! by [`stream_core::exchange`], and the stream types are the core's
+//! ([`stream_core::stream`]), written once for both transports; this crate implements
+//! [`AsyncIo`] ([`HyperIo`]: send, poll the connection and a timer, release), reads the clock
+//! and builds the connection pool.
 //!
 //! # Enter and exit
 //!
@@ -45,18 +48,17 @@
 //! # Deadlines
 //!
 //! The connect deadline is the connector's; the response-head, idle and total deadlines are the
-//! core's ([`stream_core::exchange`]): the driver keeps one tokio timer set to the deadline of
-//! each [`Step::Wait`], polls the connection first and the
-//! timer second, and reports `handle_deadline` when the timer fires. Idle time counts only
+//! core's ([`stream_core::exchange`]): [`HyperIo`] keeps one tokio timer set to the deadline of
+//! each wait, polls the connection first and the timer second, and reports `handle_deadline`
+//! when the timer fires. Idle time counts only
 //! while the consumer waits for the next event: a consumer that pauses (to run a tool, say)
 //! for longer than the idle deadline loses nothing.
 //!
 //! # What a stream shows
 //!
-//! [`MessageStream`] and [`SseStream`] dereference to the core's
-//! [`Exchange`]: `request_id()`, `status()`, `headers()`,
-//! `current_snapshot()`, `tool_input_snapshot(index)`, `attempts()` have one definition, the
-//! same for the blocking transport.
+//! [`MessageStream`] and [`SseStream`] dereference to the core's [`Exchange`]: `request_id()`,
+//! `status()`, `headers()`, `current_snapshot()`, `tool_input_snapshot(index)`,
+//! `helper(&event)`, `attempts()` have one definition, the same for the blocking transport.
 //!
 //! # What each failure becomes
 //!
@@ -66,8 +68,7 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
-use std::future::{Future, poll_fn};
-use std::hash::{BuildHasher, Hasher};
+use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -75,46 +76,51 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_core::Stream;
 use http_body::Body as _;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{self, ResponseFuture, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use stream_core::exchange::{self, Exchange, Step, Until};
-use stream_core::session::{AttemptId, Session};
+use stream_core::exchange::{self, Exchange};
+use stream_core::session::AttemptId;
+use stream_core::stream::{self, Async, AsyncIo, Connector};
 use tokio::time::{Instant, Sleep};
 
-pub use stream_core::Error;
-pub use stream_core::messages::{ContentBlock, Delta, Message, StreamEvent};
-pub use stream_core::request::{
-    BlockParam, ClientConfig, ConfigError, MessageParam, MessageParams, ParamsError, Request,
-    RequestOptions, RetryPolicy, Timeouts,
-};
-pub use stream_core::session::{
-    ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, SessionError,
-    TransportErrorKind,
-};
-pub use stream_core::sse::Event as SseEvent;
+/// The values and errors of a stream, from the core.
+pub use stream_core::prelude::*;
+
+/// A described, not yet started, stream ([`stream_core::stream::MessageStreamManager`]).
+pub type MessageStreamManager = stream::MessageStreamManager<Async<HyperIo>>;
+/// A started stream: events through an async `next` and `futures_core::Stream`
+/// ([`stream_core::stream::MessageStream`]).
+pub type MessageStream = stream::MessageStream<Async<HyperIo>>;
+/// The text deltas of a stream ([`stream_core::stream::TextStream`]).
+pub type TextStream = stream::TextStream<Async<HyperIo>>;
+/// A described, not yet started, raw SSE stream ([`stream_core::stream::SseStreamManager`]).
+pub type SseStreamManager = stream::SseStreamManager<Async<HyperIo>>;
+/// A started raw SSE stream ([`stream_core::stream::SseStream`]).
+pub type SseStream = stream::SseStream<Async<HyperIo>>;
 
 type HttpClient = legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// An async client: configuration plus a connection pool (HTTP/1.1 connections reused, HTTP/2
 /// connections shared). Cheap to clone; clones share the pool.
-#[derive(Clone)]
-pub struct Client {
-    config: Arc<ClientConfig>,
-    http: HttpClient,
-}
+/// It dereferences to the core's [`stream::Client`] for `config()`, `messages()` and
+/// `sse(request)`.
+#[derive(Clone, Debug)]
+pub struct Client(stream::Client<HyperConnector>);
 
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+impl Deref for Client {
+    type Target = stream::Client<HyperConnector>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
+
+/// The Messages API of a [`Client`] ([`stream_core::stream::Messages`]).
+pub type Messages<'a> = stream::Messages<'a, HyperConnector>;
 
 /// Options of a [`Client`] beyond its [`ClientConfig`].
 ///
@@ -208,10 +214,10 @@ impl ClientBuilder {
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .http2_only(self.http2_only)
             .build(connector);
-        Client {
-            config: Arc::new(self.config),
-            http,
-        }
+        Client(stream::Client::with_connector(
+            self.config,
+            HyperConnector { http },
+        ))
     }
 }
 
@@ -240,450 +246,82 @@ impl Client {
         }
     }
 
-    /// A client from the environment: `ANTHROPIC_API_KEY` or `ANTHROPIC_AUTH_TOKEN`, and
-    /// `ANTHROPIC_BASE_URL` when set.
+    /// A client from the environment ([`ClientConfig::from_lookup`] over the process's
+    /// variables).
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] ([`ConfigError::MissingCredentials`]) when neither credential is set
-    /// and the base URL is the public API.
+    /// [`Error::Config`] ([`ConfigError::MissingCredentials`]) without a credential.
     pub fn from_env() -> Result<Self, Error> {
-        let config = ClientConfig::from_lookup(|name| std::env::var(name).ok())?;
-        Ok(Self::new(config))
-    }
-
-    /// The configuration.
-    #[must_use]
-    pub fn config(&self) -> &ClientConfig {
-        &self.config
-    }
-
-    /// The Messages API.
-    #[must_use]
-    pub fn messages(&self) -> Messages<'_> {
-        Messages { client: self }
-    }
-
-    /// A raw SSE stream from any endpoint: `request` (a [`Request`], or an `http::Request`
-    /// with any method) is sent as it is, with this client's deadlines, retry policy and TLS
-    /// roots, and the same enter/exit semantics as a Messages stream. Nothing is sent until
-    /// [`SseStreamManager::enter`].
-    ///
-    /// ```no_run
-    /// use transport_hyper::{Client, ClientConfig, Request};
-    ///
-    /// # async fn run() -> Result<(), transport_hyper::Error> {
-    /// let client = Client::new(ClientConfig::new());
-    /// let request = Request::new("GET", "https://example.com/events")
-    ///     .with_header("accept", "text/event-stream");
-    /// let mut stream = client.sse(request).enter().await?;
-    /// while let Some(event) = stream.next().await {
-    ///     let event = event?;
-    ///     println!("{}: {}", event.event_type(), event.data());
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn sse(&self, request: impl Into<Request>) -> SseStreamManager {
-        SseStreamManager {
-            client: self.clone(),
-            session: Session::raw(&self.config, request.into()),
-        }
+        Ok(Self::new(ClientConfig::from_lookup(|name| {
+            std::env::var(name).ok()
+        })?))
     }
 }
 
-/// The Messages API of a [`Client`].
-#[derive(Debug)]
-pub struct Messages<'a> {
-    client: &'a Client,
-}
-
-impl Messages<'_> {
-    /// Describes a streaming request. Nothing is sent until [`MessageStreamManager::enter`].
-    // Taken by value so that the call reads as in the official SDKs: `stream(params)`.
-    #[allow(clippy::needless_pass_by_value)]
-    pub fn stream(&self, params: MessageParams) -> MessageStreamManager {
-        MessageStreamManager {
-            client: self.client.clone(),
-            session: Session::new(&self.client.config, &params),
-        }
-    }
-}
-
-/// A described, not yet started, stream.
-#[derive(Debug)]
-#[must_use = "nothing is sent until `enter` or `with`"]
-pub struct MessageStreamManager {
-    client: Client,
-    session: Result<Session, ParamsError>,
-}
-
-impl MessageStreamManager {
-    /// Options for this request alone, over the client's configuration: deadlines, retries,
-    /// headers, beta flags, query parameters ([`RequestOptions`]). The client and its
-    /// connection pool stay as they are.
-    pub fn options(mut self, options: &RequestOptions) -> Self {
-        self.session = self.session.map(|session| session.with_options(options));
-        self
-    }
-
-    /// Sends the request (retrying as the session decides) and resolves to the stream once
-    /// the response head is in. Dropping the future before then closes the connection.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Params`] for parameters that cannot be sent; [`Error::Stream`] for the error of
-    /// the response head (an API error status, a transport failure, a deadline).
-    pub async fn enter(self) -> Result<MessageStream, Error> {
-        let driver = Driver::enter(self.client.http, self.session?).await?;
-        Ok(MessageStream { driver })
-    }
-
-    /// Enters, runs `body` with the stream, and closes the connection however `body` ends
-    /// (return, `?` inside it, a panic, or the whole future dropped).
-    ///
-    /// ```no_run
-    /// # use transport_hyper::{Client, MessageParam, MessageParams};
-    /// # async fn run(client: Client, params: MessageParams) -> Result<(), transport_hyper::Error> {
-    /// let first_text = client
-    ///     .messages()
-    ///     .stream(params)
-    ///     .with(async |stream| {
-    ///         while let Some(event) = stream.next().await {
-    ///             if let Ok(event) = event && event.event_type() == "content_block_delta" {
-    ///                 return Some(event); // the connection closes here
-    ///             }
-    ///         }
-    ///         None
-    ///     })
-    ///     .await?;
-    /// # let _ = first_text;
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`enter`](Self::enter).
-    pub async fn with<R>(
-        self,
-        body: impl AsyncFnOnce(&mut MessageStream) -> R,
-    ) -> Result<R, Error> {
-        let mut stream = self.enter().await?;
-        Ok(body(&mut stream).await)
-        // `stream` drops here, during unwinding, or with this future: the connection closes.
-    }
-}
-
-/// A started stream of Messages events. Dropping it closes the connection.
-///
-/// It dereferences to the core's [`Exchange`] for `request_id()`, `status()`, `headers()`,
-/// `current_snapshot()` and `tool_input_snapshot(index)`.
-pub struct MessageStream {
-    driver: Driver,
-}
-
-impl fmt::Debug for MessageStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("MessageStream")
-            .field(&self.driver.exchange)
-            .finish()
-    }
-}
-
-impl Deref for MessageStream {
-    type Target = Exchange;
-
-    fn deref(&self) -> &Exchange {
-        &self.driver.exchange
-    }
-}
-
-impl Stream for MessageStream {
-    type Item = Result<StreamEvent, Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            return Poll::Ready(match ready!(self.driver.poll(cx, Until::Item)) {
-                Step::Event(event) => Some(Ok(event)),
-                Step::Error(error) => Some(Err(Error::Stream(error))),
-                Step::End => None,
-                _ => continue,
-            });
-        }
-    }
-}
-
-impl MessageStream {
-    /// The next event, or `None` at the end. Cancel-safe.
-    pub async fn next(&mut self) -> Option<Result<StreamEvent, Error>> {
-        poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
-    }
-
-    /// Consumes the stream into a stream of text deltas. The stream comes back with
-    /// [`TextStream::into_inner`] (for its final message).
-    #[must_use]
-    pub fn text_stream(self) -> TextStream {
-        TextStream { stream: self }
-    }
-
-    /// Reads the rest of the stream.
-    ///
-    /// # Errors
-    ///
-    /// The error that ended the stream.
-    pub async fn until_done(&mut self) -> Result<(), Error> {
-        while self.next().await.is_some() {}
-        self.driver.exchange.result()
-    }
-
-    /// Reads the rest of the stream and returns the final message.
-    ///
-    /// # Errors
-    ///
-    /// The error that ended the stream (a truncated stream included), with the partial
-    /// message; [`Error::Caller`] if the final message was already taken.
-    pub async fn final_message(&mut self) -> Result<Message, Error> {
-        self.until_done().await?;
-        self.driver.exchange.take_final_message()
-    }
-
-    /// Reads the rest of the stream and returns the text of its text blocks, joined with no
-    /// separator.
-    ///
-    /// # Errors
-    ///
-    /// As [`final_message`](Self::final_message).
-    pub async fn final_text(&mut self) -> Result<String, Error> {
-        self.final_message().await.map(|message| message.text())
-    }
-
-    /// Closes the connection now (the same as dropping the stream).
-    pub fn close(self) {
-        drop(self);
-    }
-}
-
-/// The text deltas of a stream, in order.
-#[derive(Debug)]
-pub struct TextStream {
-    stream: MessageStream,
-}
-
-impl TextStream {
-    /// The next text delta, or `None` at the end. Cancel-safe.
-    pub async fn next(&mut self) -> Option<Result<String, Error>> {
-        poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
-    }
-
-    /// The stream back (for its final message or snapshot).
-    #[must_use]
-    pub fn into_inner(self) -> MessageStream {
-        self.stream
-    }
-
-    /// Reads the rest and returns the final message.
-    ///
-    /// # Errors
-    ///
-    /// As [`MessageStream::final_message`].
-    pub async fn final_message(&mut self) -> Result<Message, Error> {
-        self.stream.final_message().await
-    }
-}
-
-impl Stream for TextStream {
-    type Item = Result<String, Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            return Poll::Ready(match ready!(Pin::new(&mut self.stream).poll_next(cx)) {
-                Some(Ok(StreamEvent::ContentBlockDelta {
-                    delta: Delta::Text(text),
-                    ..
-                })) => Some(Ok(text)),
-                Some(Ok(_)) => continue,
-                other => other.map(|item| item.map(|_| String::new())),
-            });
-        }
-    }
-}
-
-/// A described, not yet started, raw SSE stream.
-#[derive(Debug)]
-#[must_use = "nothing is sent until `enter` or `with`"]
-pub struct SseStreamManager {
-    client: Client,
-    session: Session,
-}
-
-impl SseStreamManager {
-    /// Deadlines and retries for this stream alone, over the client's configuration (its
-    /// request is sent as it was given, so headers and query parameters belong there).
-    pub fn options(mut self, options: &RequestOptions) -> Self {
-        self.session = self.session.with_options(options);
-        self
-    }
-
-    /// Sends the request and resolves to the stream once the response head is in.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Stream`] for the error of the response head (a status that is not 2xx, a
-    /// content type that is not `text/event-stream`, a transport failure, a deadline).
-    pub async fn enter(self) -> Result<SseStream, Error> {
-        let driver = Driver::enter(self.client.http, self.session).await?;
-        Ok(SseStream { driver })
-    }
-
-    /// Enters, runs `body` with the stream, and closes the connection however `body` ends.
-    ///
-    /// # Errors
-    ///
-    /// As [`enter`](Self::enter).
-    pub async fn with<R>(self, body: impl AsyncFnOnce(&mut SseStream) -> R) -> Result<R, Error> {
-        let mut stream = self.enter().await?;
-        Ok(body(&mut stream).await)
-    }
-}
-
-/// A started raw SSE stream. Dropping it closes the connection. It dereferences to the core's
-/// [`Exchange`] for `status()` and `headers()`.
-pub struct SseStream {
-    driver: Driver,
-}
-
-impl fmt::Debug for SseStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SseStream")
-            .field(&self.driver.exchange)
-            .finish()
-    }
-}
-
-impl Deref for SseStream {
-    type Target = Exchange;
-
-    fn deref(&self) -> &Exchange {
-        &self.driver.exchange
-    }
-}
-
-impl Stream for SseStream {
-    type Item = Result<SseEvent, Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            return Poll::Ready(match ready!(self.driver.poll(cx, Until::Item)) {
-                Step::Sse(event) => Some(Ok(event)),
-                Step::Error(error) => Some(Err(Error::Stream(error))),
-                Step::End => None,
-                _ => continue,
-            });
-        }
-    }
-}
-
-impl SseStream {
-    /// The next event, or `None` at the end. Cancel-safe.
-    pub async fn next(&mut self) -> Option<Result<SseEvent, Error>> {
-        poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
-    }
-
-    /// Closes the connection now (the same as dropping the stream).
-    pub fn close(self) {
-        drop(self);
-    }
-}
-
-/// The translation between hyper and an [`Exchange`]: it owns at most one request future and
-/// one response body; dropping it drops both, which closes the connection (or resets the
-/// HTTP/2 stream).
-struct Driver {
+/// The hyper client (its connection pool) of a [`Client`]. Users never name it.
+#[derive(Clone, Debug)]
+pub struct HyperConnector {
     http: HttpClient,
-    exchange: Exchange,
+}
+
+impl Connector for HyperConnector {
+    type Mode = Async<HyperIo>;
+
+    fn io(&self) -> Async<HyperIo> {
+        Async(HyperIo {
+            http: self.http.clone(),
+            origin: Instant::now(),
+            inflight: None,
+            body: None,
+            timer: None,
+        })
+    }
+}
+
+/// The hyper side of a stream: at most one request future and one response body, and the
+/// timer. Dropping it drops both, which closes the connection (or resets the HTTP/2 stream).
+/// Users never name it.
+pub struct HyperIo {
+    http: HttpClient,
     origin: Instant,
     inflight: Option<(AttemptId, ResponseFuture)>,
     body: Option<(AttemptId, Incoming)>,
-    timer: Pin<Box<Sleep>>,
+    /// Made at the first wait (a tokio timer needs the runtime).
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let now = self.now();
-        self.exchange.close(now);
+impl fmt::Debug for HyperIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HyperIo").finish_non_exhaustive()
     }
 }
 
-impl Driver {
-    /// Starts the exchange and drives it to the response head.
-    async fn enter(http: HttpClient, session: Session) -> Result<Self, Error> {
-        let origin = Instant::now();
-        let mut driver = Self {
-            http,
-            exchange: Exchange::new(session.with_jitter_seed(jitter_seed())),
-            origin,
-            inflight: None,
-            body: None,
-            timer: Box::pin(tokio::time::sleep_until(origin)),
-        };
-        // A fresh session is deferred: entering cannot fail.
-        let _ = driver.exchange.enter(Duration::ZERO);
-        match poll_fn(|cx| driver.poll(cx, Until::Head)).await {
-            Step::Error(error) => Err(Error::Stream(error)),
-            _ => Ok(driver),
-        }
-    }
-
+impl AsyncIo for HyperIo {
     fn now(&self) -> Duration {
         self.origin.elapsed()
     }
 
-    /// Acts on the exchange's steps until one is for the caller.
-    fn poll(&mut self, cx: &mut Context<'_>, until: Until) -> Poll<Step> {
-        loop {
-            match self.exchange.poll(self.now(), until) {
-                Step::Send { attempt, request } => self.send(attempt, &request),
-                Step::Drop { attempt } => {
-                    self.inflight.take_if(|(a, _)| *a == attempt);
-                    self.body.take_if(|(a, _)| *a == attempt);
-                }
-                Step::Wait { deadline } => ready!(self.poll_io(cx, deadline)),
-                step => {
-                    if matches!(step, Step::End | Step::Error(_)) {
-                        self.inflight = None;
-                        self.body = None;
-                    }
-                    return Poll::Ready(step);
-                }
+    fn send(&mut self, exchange: &mut Exchange, attempt: AttemptId, request: &Request) {
+        match request.to_http() {
+            Ok(request) => {
+                let request = self.http.request(request.map(Full::new));
+                self.inflight = Some((attempt, request));
             }
-        }
-    }
-
-    fn send(&mut self, attempt: AttemptId, request: &Request) {
-        let mut builder = http::Request::builder()
-            .method(request.method.as_str())
-            .uri(request.url.as_str());
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        match builder.body(Full::new(request.body.clone())) {
-            Ok(request) => self.inflight = Some((attempt, self.http.request(request))),
             Err(err) => {
-                let now = self.now();
-                self.exchange.handle_transport_error(
-                    attempt,
-                    now,
-                    TransportErrorKind::Other,
-                    &err.to_string(),
-                );
+                let kind = TransportErrorKind::Other;
+                exchange.handle_transport_error(attempt, self.now(), kind, &err.to_string());
             }
         }
     }
 
-    /// Waits for the connection (the head, or the next frame of the body), then for the
-    /// deadline. Ready once the exchange was told something.
-    fn poll_io(&mut self, cx: &mut Context<'_>, deadline: Option<Duration>) -> Poll<()> {
+    /// Polls the connection (the head, or the next frame of the body), then the timer.
+    fn poll_wait(
+        &mut self,
+        cx: &mut Context<'_>,
+        exchange: &mut Exchange,
+        deadline: Option<Duration>,
+    ) -> Poll<bool> {
         if let Some((attempt, future)) = self.inflight.as_mut() {
             let attempt = *attempt;
             if let Poll::Ready(result) = Pin::new(future).poll(cx) {
@@ -691,27 +329,16 @@ impl Driver {
                 let now = self.now();
                 match result {
                     Ok(response) => {
-                        let (parts, body) = response.into_parts();
+                        let (head, body) = response.into_parts();
                         self.body = Some((attempt, body));
-                        let headers = parts
-                            .headers
-                            .iter()
-                            .map(|(n, v)| (n.as_str(), v.as_bytes()));
-                        let status = parts.status.as_u16();
-                        self.exchange
-                            .handle_response_head(attempt, now, status, headers);
+                        exchange.handle_http_head(attempt, now, &head);
                     }
                     Err(err) => {
                         let kind = request_error_kind(&err);
-                        self.exchange.handle_transport_error(
-                            attempt,
-                            now,
-                            kind,
-                            &error_chain(&err),
-                        );
+                        exchange.handle_transport_error(attempt, now, kind, &error_chain(&err));
                     }
                 }
-                return Poll::Ready(());
+                return Poll::Ready(true);
             }
         } else if let Some((attempt, body)) = self.body.as_mut() {
             let attempt = *attempt;
@@ -721,53 +348,51 @@ impl Driver {
                     // Trailers carry nothing the exchange needs.
                     Some(Ok(frame)) => {
                         if let Ok(data) = frame.into_data() {
-                            self.exchange.handle_body(attempt, now, data);
+                            exchange.handle_body(attempt, now, data);
                         }
                     }
                     Some(Err(err)) => {
                         self.body = None;
-                        let kind = body_error_kind(&err);
-                        self.exchange.handle_transport_error(
-                            attempt,
-                            now,
-                            kind,
-                            &error_chain(&err),
-                        );
+                        // By hyper's contract a body error is the connection (or the HTTP/2
+                        // stream) failing mid-message: a reset, unless the chain says more.
+                        let kind = exchange::classify(&err, is_rustls)
+                            .unwrap_or(TransportErrorKind::Reset);
+                        exchange.handle_transport_error(attempt, now, kind, &error_chain(&err));
                     }
                     None => {
                         self.body = None;
-                        self.exchange.handle_end(attempt, now);
+                        exchange.handle_end(attempt, now);
                     }
                 }
-                return Poll::Ready(());
+                return Poll::Ready(true);
             }
         }
         let Some(deadline) = deadline else {
-            if self.inflight.is_none() && self.body.is_none() {
-                // Nothing to read and nothing to wait for: the exchange has no way on.
-                let now = self.now();
-                self.exchange.close(now);
-                return Poll::Ready(());
-            }
-            return Poll::Pending;
+            // With a connection, wait for it; with none, the exchange has no way on.
+            let open = self.inflight.is_some() || self.body.is_some();
+            return if open {
+                Poll::Pending
+            } else {
+                Poll::Ready(false)
+            };
         };
         let at = self.origin + deadline;
-        if self.timer.deadline() != at {
-            self.timer.as_mut().reset(at);
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if timer.deadline() != at {
+            timer.as_mut().reset(at);
         }
-        ready!(self.timer.as_mut().poll(cx));
-        let now = self.now();
-        self.exchange.handle_deadline(now);
-        Poll::Ready(())
+        ready!(timer.as_mut().poll(cx));
+        exchange.handle_deadline(self.now());
+        Poll::Ready(true)
     }
-}
 
-/// A seed for the backoff jitter (the core takes randomness as an input): the standard
-/// library's per-process random hash keys.
-fn jitter_seed() -> u64 {
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
+    fn release(&mut self, attempt: Option<AttemptId>) {
+        let this = |a: AttemptId| attempt.is_none_or(|attempt| a == attempt);
+        self.inflight.take_if(|(a, _)| this(*a));
+        self.body.take_if(|(a, _)| this(*a));
+    }
 }
 
 /// The error and its sources, as one line.
@@ -806,10 +431,4 @@ fn request_error_kind(err: &legacy::Error) -> TransportErrorKind {
         }
         None => TransportErrorKind::Other,
     }
-}
-
-fn body_error_kind(err: &hyper::Error) -> TransportErrorKind {
-    // A body error is, by hyper's contract, the connection (or the HTTP/2 stream) failing
-    // mid-message: a reset, unless the chain says TLS or a more precise I/O kind.
-    exchange::classify(err, is_rustls).unwrap_or(TransportErrorKind::Reset)
 }

@@ -1,7 +1,9 @@
 //! The blocking transport: streams Anthropic Messages responses over [`ureq`] 3, with TLS by
-//! rustls (ring provider, webpki roots). It is a thin loop around
-//! [`stream_core::session::Session`]: every decision (retries, deadlines, errors, when the
-//! stream is done) is made there; this crate only moves bytes and reads the clock.
+//! rustls (ring provider, webpki roots). It is a translation between ureq and the core: every
+//! decision (retries, deadlines, errors, when the stream is done) is made by
+//! [`stream_core::exchange`], and the stream types are the core's ([`stream_core::stream`]),
+//! written once for both transports; this crate implements [`BlockingIo`] ([`UreqIo`]: send,
+//! read once with the exchange's deadlines as socket timeouts, release) and reads the clock.
 //!
 //! # Enter and exit
 //!
@@ -76,38 +78,43 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-pub use stream_core::Error;
-use stream_core::exchange::{self, Exchange, Step, Until};
-pub use stream_core::messages::{ContentBlock, Delta, Message, StreamEvent};
-pub use stream_core::request::{
-    BlockParam, ClientConfig, ConfigError, MessageParam, MessageParams, ParamsError, Request,
-    RequestOptions, RetryPolicy, Timeouts,
-};
-pub use stream_core::session::{
-    ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, SessionError,
-    TransportErrorKind,
-};
-use stream_core::session::{AttemptId, Session};
-pub use stream_core::sse::Event as SseEvent;
+use stream_core::exchange::{self, Exchange};
+/// The values and errors of a stream, from the core.
+pub use stream_core::prelude::*;
+use stream_core::session::AttemptId;
+use stream_core::stream::{self, Blocking, BlockingIo, Connector};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+/// A described, not yet started, stream ([`stream_core::stream::MessageStreamManager`]).
+pub type MessageStreamManager = stream::MessageStreamManager<Blocking<UreqIo>>;
+/// A started stream: an iterator of events ([`stream_core::stream::MessageStream`]).
+pub type MessageStream = stream::MessageStream<Blocking<UreqIo>>;
+/// The text deltas of a stream ([`stream_core::stream::TextStream`]).
+pub type TextStream = stream::TextStream<Blocking<UreqIo>>;
+/// A described, not yet started, raw SSE stream ([`stream_core::stream::SseStreamManager`]).
+pub type SseStreamManager = stream::SseStreamManager<Blocking<UreqIo>>;
+/// A started raw SSE stream: an iterator of events ([`stream_core::stream::SseStream`]).
+pub type SseStream = stream::SseStream<Blocking<UreqIo>>;
 
 /// The size of one read from the connection.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// A blocking client: configuration plus a connection pool. Cheap to clone.
-#[derive(Clone)]
-pub struct Client {
-    config: Arc<ClientConfig>,
-    agent: ureq::Agent,
-}
+/// A blocking client: configuration plus a connection pool. Cheap to clone; clones share the
+/// pool. It dereferences to the core's [`stream::Client`] for `config()`, `messages()` and
+/// `sse(request)`.
+#[derive(Clone, Debug)]
+pub struct Client(stream::Client<UreqConnector>);
 
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+impl Deref for Client {
+    type Target = stream::Client<UreqConnector>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
+
+/// The Messages API of a [`Client`] ([`stream_core::stream::Messages`]).
+pub type Messages<'a> = stream::Messages<'a, UreqConnector>;
 
 impl Client {
     /// A client with this configuration, trusting the webpki roots.
@@ -127,16 +134,16 @@ impl Client {
         Self::build(config, RootCerts::Specific(Arc::new(certs)))
     }
 
-    /// A client from the environment: `ANTHROPIC_API_KEY` or `ANTHROPIC_AUTH_TOKEN`, and
-    /// `ANTHROPIC_BASE_URL` when set.
+    /// A client from the environment ([`ClientConfig::from_lookup`] over the process's
+    /// variables).
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] ([`ConfigError::MissingCredentials`]) when neither credential is set
-    /// and the base URL is the public API.
+    /// [`Error::Config`] ([`ConfigError::MissingCredentials`]) without a credential.
     pub fn from_env() -> Result<Self, Error> {
-        let config = ClientConfig::from_lookup(|name| std::env::var(name).ok())?;
-        Ok(Self::new(config))
+        Ok(Self::new(ClientConfig::from_lookup(|name| {
+            std::env::var(name).ok()
+        })?))
     }
 
     fn build(config: ClientConfig, roots: RootCerts) -> Self {
@@ -147,431 +154,63 @@ impl Client {
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .build()
             .into();
-        Self {
-            config: Arc::new(config),
-            agent,
-        }
-    }
-
-    /// The configuration.
-    #[must_use]
-    pub fn config(&self) -> &ClientConfig {
-        &self.config
-    }
-
-    /// The Messages API.
-    #[must_use]
-    pub fn messages(&self) -> Messages<'_> {
-        Messages { client: self }
-    }
-
-    /// A raw SSE stream from any endpoint (an OpenAI-style stream, a notification feed):
-    /// `request` (a [`Request`], or an `http::Request` with any method) is sent as it is,
-    /// with this client's deadlines, retry policy and TLS roots, and the same enter/exit
-    /// semantics as a Messages stream. Nothing is sent until [`SseStreamManager::enter`].
-    ///
-    /// ```no_run
-    /// use transport_ureq::{Client, ClientConfig, Request};
-    ///
-    /// let client = Client::new(ClientConfig::new());
-    /// let request = Request::new("GET", "https://example.com/events")
-    ///     .with_header("accept", "text/event-stream");
-    /// for event in client.sse(request).enter()? {
-    ///     let event = event?;
-    ///     println!("{}: {}", event.event_type(), event.data());
-    /// }
-    /// # Ok::<(), transport_ureq::Error>(())
-    /// ```
-    pub fn sse(&self, request: impl Into<Request>) -> SseStreamManager {
-        SseStreamManager {
-            client: self.clone(),
-            session: Session::raw(&self.config, request.into()),
-        }
+        Self(stream::Client::with_connector(
+            config,
+            UreqConnector { agent },
+        ))
     }
 }
 
-/// A described, not yet started, raw SSE stream.
-#[derive(Debug)]
-#[must_use = "nothing is sent until `enter` or `with`"]
-pub struct SseStreamManager {
-    client: Client,
-    session: Session,
-}
-
-impl SseStreamManager {
-    /// Deadlines and retries for this stream alone, over the client's configuration (its
-    /// request is sent as it was given, so headers and query parameters belong there).
-    pub fn options(mut self, options: &RequestOptions) -> Self {
-        self.session = self.session.with_options(options);
-        self
-    }
-
-    /// Sends the request and returns the stream once the response head is in.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Stream`] for the error of the response head (a status that is not 2xx, a
-    /// content type that is not `text/event-stream`, a transport failure, a deadline).
-    pub fn enter(self) -> Result<SseStream, Error> {
-        let driver = Driver::enter(self.client.agent, self.session)?;
-        Ok(SseStream { driver })
-    }
-
-    /// Enters, runs `body` with the stream, and closes the connection however `body` ends.
-    ///
-    /// # Errors
-    ///
-    /// As [`enter`](Self::enter).
-    pub fn with<R>(self, body: impl FnOnce(&mut SseStream) -> R) -> Result<R, Error> {
-        let mut stream = self.enter()?;
-        Ok(body(&mut stream))
-    }
-}
-
-/// A started raw SSE stream: an iterator of events. Dropping it closes the connection. It
-/// dereferences to the core's [`Exchange`] for `status()` and `headers()`.
-pub struct SseStream {
-    driver: Driver,
-}
-
-impl fmt::Debug for SseStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SseStream")
-            .field(&self.driver.exchange)
-            .finish()
-    }
-}
-
-impl Deref for SseStream {
-    type Target = Exchange;
-
-    fn deref(&self) -> &Exchange {
-        &self.driver.exchange
-    }
-}
-
-impl SseStream {
-    /// Closes the connection now (the same as dropping the stream).
-    pub fn close(self) {
-        drop(self);
-    }
-}
-
-impl Iterator for SseStream {
-    type Item = Result<SseEvent, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            return match self.driver.step(Until::Item) {
-                Step::Sse(event) => Some(Ok(event)),
-                Step::Error(error) => Some(Err(Error::Stream(error))),
-                Step::End => None,
-                _ => continue,
-            };
-        }
-    }
-}
-
-/// The Messages API of a [`Client`].
-#[derive(Debug)]
-pub struct Messages<'a> {
-    client: &'a Client,
-}
-
-impl Messages<'_> {
-    /// Describes a streaming request. Nothing is sent until [`MessageStreamManager::enter`].
-    // Taken by value so that the call reads as in the official SDKs: `stream(params)`.
-    #[allow(clippy::needless_pass_by_value)]
-    pub fn stream(&self, params: MessageParams) -> MessageStreamManager {
-        MessageStreamManager {
-            client: self.client.clone(),
-            session: Session::new(&self.client.config, &params),
-        }
-    }
-}
-
-/// A described, not yet started, stream.
-#[derive(Debug)]
-#[must_use = "nothing is sent until `enter` or `with`"]
-pub struct MessageStreamManager {
-    client: Client,
-    session: Result<Session, ParamsError>,
-}
-
-impl MessageStreamManager {
-    /// Options for this request alone, over the client's configuration: deadlines, retries,
-    /// headers, beta flags, query parameters ([`RequestOptions`]). The client and its
-    /// connection pool stay as they are.
-    pub fn options(mut self, options: &RequestOptions) -> Self {
-        self.session = self.session.map(|session| session.with_options(options));
-        self
-    }
-
-    /// Sends the request (retrying as the session decides) and returns the stream once the
-    /// response head is in.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Params`] for parameters that cannot be sent; [`Error::Stream`] for the error of
-    /// the response head (an API error status, a transport failure, a deadline).
-    pub fn enter(self) -> Result<MessageStream, Error> {
-        let driver = Driver::enter(self.client.agent, self.session?)?;
-        Ok(MessageStream { driver })
-    }
-
-    /// Enters, runs `body` with the stream, and closes the connection however `body` ends
-    /// (return, `?`, break out of a loop inside, or panic).
-    ///
-    /// # Errors
-    ///
-    /// As [`enter`](Self::enter).
-    pub fn with<R>(self, body: impl FnOnce(&mut MessageStream) -> R) -> Result<R, Error> {
-        let mut stream = self.enter()?;
-        Ok(body(&mut stream))
-        // `stream` drops here, or during unwinding: the connection closes either way.
-    }
-}
-
-/// A started stream: an iterator of events. Dropping it closes the connection.
-///
-/// It dereferences to the core's [`Exchange`] for `request_id()`, `status()`, `headers()`,
-/// `current_snapshot()` and `tool_input_snapshot(index)`.
-pub struct MessageStream {
-    driver: Driver,
-}
-
-impl fmt::Debug for MessageStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("MessageStream")
-            .field(&self.driver.exchange)
-            .finish()
-    }
-}
-
-impl Deref for MessageStream {
-    type Target = Exchange;
-
-    fn deref(&self) -> &Exchange {
-        &self.driver.exchange
-    }
-}
-
-impl Iterator for MessageStream {
-    type Item = Result<StreamEvent, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            return match self.driver.step(Until::Item) {
-                Step::Event(event) => Some(Ok(event)),
-                Step::Error(error) => Some(Err(Error::Stream(error))),
-                Step::End => None,
-                _ => continue,
-            };
-        }
-    }
-}
-
-impl MessageStream {
-    /// Consumes the stream into an iterator of text deltas. The stream comes back with
-    /// [`TextStream::into_inner`] (for its final message).
-    #[must_use]
-    pub fn text_stream(self) -> TextStream {
-        TextStream { stream: self }
-    }
-
-    /// Reads the rest of the stream.
-    ///
-    /// # Errors
-    ///
-    /// The error that ended the stream.
-    pub fn until_done(&mut self) -> Result<(), Error> {
-        self.by_ref().for_each(drop);
-        self.driver.exchange.result()
-    }
-
-    /// Reads the rest of the stream and returns the final message.
-    ///
-    /// # Errors
-    ///
-    /// The error that ended the stream (a truncated stream included), with the partial
-    /// message; [`Error::Caller`] if the final message was already taken.
-    pub fn final_message(&mut self) -> Result<Message, Error> {
-        self.until_done()?;
-        self.driver.exchange.take_final_message()
-    }
-
-    /// Reads the rest of the stream and returns the text of its text blocks, joined with no
-    /// separator.
-    ///
-    /// # Errors
-    ///
-    /// As [`final_message`](Self::final_message).
-    pub fn final_text(&mut self) -> Result<String, Error> {
-        self.final_message().map(|message| message.text())
-    }
-
-    /// Closes the connection now (the same as dropping the stream).
-    pub fn close(self) {
-        drop(self);
-    }
-}
-
-/// The text deltas of a stream, in order.
-#[derive(Debug)]
-pub struct TextStream {
-    stream: MessageStream,
-}
-
-impl TextStream {
-    /// The stream back (for its final message or snapshot).
-    #[must_use]
-    pub fn into_inner(self) -> MessageStream {
-        self.stream
-    }
-
-    /// Reads the rest and returns the final message.
-    ///
-    /// # Errors
-    ///
-    /// As [`MessageStream::final_message`].
-    pub fn final_message(&mut self) -> Result<Message, Error> {
-        self.stream.final_message()
-    }
-}
-
-impl Iterator for TextStream {
-    type Item = Result<String, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            return match self.stream.next()? {
-                Ok(StreamEvent::ContentBlockDelta {
-                    delta: Delta::Text(text),
-                    ..
-                }) => Some(Ok(text)),
-                Ok(_) => continue,
-                Err(err) => Some(Err(err)),
-            };
-        }
-    }
-}
-
-/// The translation between ureq and an [`Exchange`]. Dropping it closes the connection.
-struct Driver {
+/// The ureq agent (its connection pool) of a [`Client`]. Users never name it.
+#[derive(Clone, Debug)]
+pub struct UreqConnector {
     agent: ureq::Agent,
-    exchange: Exchange,
+}
+
+impl Connector for UreqConnector {
+    type Mode = Blocking<UreqIo>;
+
+    fn io(&self) -> Blocking<UreqIo> {
+        Blocking(UreqIo {
+            agent: self.agent.clone(),
+            origin: Instant::now(),
+            reader: None,
+        })
+    }
+}
+
+/// The ureq side of a stream: the agent, the clock and the open body. Users never name it.
+pub struct UreqIo {
+    agent: ureq::Agent,
     origin: Instant,
     reader: Option<(AttemptId, ureq::BodyReader<'static>)>,
 }
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let now = self.now();
-        self.exchange.close(now);
+impl fmt::Debug for UreqIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UreqIo").finish_non_exhaustive()
     }
 }
 
-impl Driver {
-    /// Starts the exchange and drives it to the response head.
-    fn enter(agent: ureq::Agent, session: Session) -> Result<Self, Error> {
-        let mut driver = Self {
-            agent,
-            exchange: Exchange::new(session.with_jitter_seed(jitter_seed())),
-            origin: Instant::now(),
-            reader: None,
-        };
-        // A fresh session is deferred: entering cannot fail.
-        let _ = driver.exchange.enter(Duration::ZERO);
-        match driver.step(Until::Head) {
-            Step::Error(error) => Err(Error::Stream(error)),
-            _ => Ok(driver),
-        }
-    }
-
+impl BlockingIo for UreqIo {
     fn now(&self) -> Duration {
         self.origin.elapsed()
     }
 
-    /// Acts on the exchange's steps until one is for the caller.
-    fn step(&mut self, until: Until) -> Step {
-        loop {
-            match self.exchange.poll(self.now(), until) {
-                Step::Send { attempt, request } => self.send(attempt, &request),
-                Step::Drop { attempt } => {
-                    self.reader.take_if(|(a, _)| *a == attempt);
-                }
-                Step::Wait { deadline } => self.wait(deadline),
-                step => {
-                    if matches!(step, Step::End | Step::Error(_)) {
-                        self.reader = None;
-                    }
-                    return step;
-                }
-            }
-        }
-    }
-
-    /// Reads one chunk of the body (bounded by the request's timeouts), or, between attempts,
-    /// sleeps until the deadline.
-    fn wait(&mut self, deadline: Option<Duration>) {
-        let Some((attempt, reader)) = self.reader.as_mut() else {
-            let now = self.now();
-            match deadline {
-                Some(deadline) => {
-                    std::thread::sleep(deadline.saturating_sub(now));
-                    let now = self.now();
-                    self.exchange.handle_deadline(now);
-                }
-                // Nothing to read and nothing to wait for: the exchange has no way on.
-                None => self.exchange.close(now),
-            }
-            return;
-        };
-        let attempt = *attempt;
-        let mut buf = vec![0u8; READ_CHUNK];
-        let result = reader.read(&mut buf);
+    fn send(&mut self, exchange: &mut Exchange, attempt: AttemptId, request: &Request) {
         let now = self.now();
-        match result {
-            Ok(0) => self.exchange.handle_end(attempt, now),
-            Ok(n) => {
-                buf.truncate(n);
-                self.exchange.handle_body(attempt, now, Bytes::from(buf));
-            }
-            Err(err) => {
-                self.reader = None;
-                if timed_out(&err) {
-                    self.exchange.handle_deadline(now);
-                } else {
-                    let kind = io_kind(&err);
-                    self.exchange
-                        .handle_transport_error(attempt, now, kind, &err.to_string());
-                }
-            }
-        }
-    }
-
-    fn send(&mut self, attempt: AttemptId, request: &Request) {
-        let mut builder = ureq::http::Request::builder()
-            .method(request.method.as_str())
-            .uri(request.url.as_str());
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let now = self.now();
-        let request = match builder.body(request.body.to_vec()) {
+        let request = match request.to_http() {
             Ok(request) => request,
             Err(err) => {
                 let kind = TransportErrorKind::Other;
-                self.exchange
-                    .handle_transport_error(attempt, now, kind, &err.to_string());
-                return;
+                return exchange.handle_transport_error(attempt, now, kind, &err.to_string());
             }
         };
         // The exchange's deadlines as ureq's timeouts for this request alone.
-        let left = self.exchange.remaining(now);
+        let left = exchange.remaining(now);
         let request = self
             .agent
-            .configure_request(request)
+            .configure_request(request.map(|body| body.to_vec()))
             .timeout_recv_response(Some(left.response_head))
             .timeout_per_read(Some(left.idle))
             .timeout_global(left.total)
@@ -580,28 +219,60 @@ impl Driver {
         let now = self.now();
         match result {
             Ok(response) => {
-                let status = response.status().as_u16();
                 let (parts, body) = response.into_parts();
                 self.reader = Some((attempt, body.into_reader()));
-                let headers = parts
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_bytes()));
-                self.exchange
-                    .handle_response_head(attempt, now, status, headers);
+                exchange.handle_http_head(attempt, now, &parts);
             }
             Err(ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve)) => {
                 let kind = TransportErrorKind::Connect;
-                self.exchange
-                    .handle_transport_error(attempt, now, kind, "connect timed out");
+                exchange.handle_transport_error(attempt, now, kind, "connect timed out");
             }
-            Err(ureq::Error::Timeout(_)) => self.exchange.handle_deadline(now),
+            Err(ureq::Error::Timeout(_)) => exchange.handle_deadline(now),
             Err(err) => {
                 let kind = ureq_kind(&err);
-                self.exchange
-                    .handle_transport_error(attempt, now, kind, &err.to_string());
+                exchange.handle_transport_error(attempt, now, kind, &err.to_string());
             }
         }
+    }
+
+    /// Reads one chunk of the body (bounded by the request's timeouts), or, between attempts,
+    /// sleeps until the deadline.
+    fn wait(&mut self, exchange: &mut Exchange, deadline: Option<Duration>) -> bool {
+        let Some((attempt, reader)) = self.reader.as_mut() else {
+            let Some(deadline) = deadline else {
+                return false;
+            };
+            std::thread::sleep(deadline.saturating_sub(self.now()));
+            exchange.handle_deadline(self.now());
+            return true;
+        };
+        let attempt = *attempt;
+        let mut buf = vec![0u8; READ_CHUNK];
+        let result = reader.read(&mut buf);
+        let now = self.now();
+        match result {
+            Ok(0) => exchange.handle_end(attempt, now),
+            Ok(n) => {
+                buf.truncate(n);
+                exchange.handle_body(attempt, now, Bytes::from(buf));
+            }
+            Err(err) => {
+                self.reader = None;
+                if timed_out(&err) {
+                    exchange.handle_deadline(now);
+                } else {
+                    let kind =
+                        exchange::classify(&err, is_tls).unwrap_or(TransportErrorKind::Other);
+                    exchange.handle_transport_error(attempt, now, kind, &err.to_string());
+                }
+            }
+        }
+        true
+    }
+
+    fn release(&mut self, attempt: Option<AttemptId>) {
+        self.reader
+            .take_if(|(a, _)| attempt.is_none_or(|attempt| *a == attempt));
     }
 }
 
@@ -628,23 +299,10 @@ fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
         })
 }
 
-fn io_kind(err: &io::Error) -> TransportErrorKind {
-    exchange::classify(err, is_tls).unwrap_or(TransportErrorKind::Other)
-}
-
 fn ureq_kind(err: &ureq::Error) -> TransportErrorKind {
     match err {
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
-        ureq::Error::Io(io) => io_kind(io),
-        _ if is_tls(err) => TransportErrorKind::Tls,
-        _ => TransportErrorKind::Other,
+        ureq::Error::Io(io) => exchange::classify(io, is_tls).unwrap_or(TransportErrorKind::Other),
+        _ => exchange::classify(err, is_tls).unwrap_or(TransportErrorKind::Other),
     }
-}
-
-/// A seed for the backoff jitter, from the clock (the core takes randomness as an input).
-fn jitter_seed() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    u64::from(nanos) ^ 0x5851_F42D_4C95_7F2D
 }

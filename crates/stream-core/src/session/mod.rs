@@ -336,10 +336,27 @@ impl Session {
     /// ```
     #[must_use]
     pub fn with_options(mut self, options: &RequestOptions) -> Self {
+        self.set_options(options);
+        self
+    }
+
+    /// As [`with_options`](Self::with_options), in place.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stream_core::request::{ClientConfig, MessageParam, MessageParams, RequestOptions};
+    /// use stream_core::session::Session;
+    ///
+    /// let params = MessageParams::new("m", 1).message(MessageParam::user("Hi"));
+    /// let mut session = Session::new(&ClientConfig::new(), &params)?;
+    /// session.set_options(&RequestOptions::new().total_timeout(Duration::from_secs(5)));
+    /// assert_eq!(session.config().timeouts.total, Some(Duration::from_secs(5)));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn set_options(&mut self, options: &RequestOptions) {
         if matches!(self.state, State::Deferred) {
             self.config = options.apply(&self.config);
         }
-        self
     }
 
     /// Seeds the randomness of the backoff jitter (drivers pass a random seed; tests a fixed
