@@ -48,6 +48,7 @@
 //! Sans-IO crate [`stream_core`], re-exported whole for embedding in your own loop.
 #![forbid(unsafe_code)]
 
+pub mod conformance;
 pub mod ndjson;
 
 pub use stream_core;

@@ -3,7 +3,7 @@
 
 use std::io::{self, BufWriter, Read, Write};
 
-use anthropic_stream::stream_core::accumulate::accumulate_sse;
+use anthropic_stream::conformance::accumulate_sse;
 use anthropic_stream::stream_core::sse::Decoder;
 use serde_json::Value;
 

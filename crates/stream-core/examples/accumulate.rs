@@ -15,8 +15,8 @@
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
+use anthropic_stream::conformance::accumulate_sse;
 use serde_json::{Value, json};
-use stream_core::accumulate::accumulate_sse;
 
 fn main() -> ExitCode {
     let mut input = Vec::new();
