@@ -58,6 +58,7 @@ pub use stream_core::messages::{
     ApiErrorBody, BlockKind, ContentBlock, Delta, EventError, Message, MessageDelta, StopReason,
     StreamEvent, Usage,
 };
+pub use stream_core::proxy::{Proxies, Proxy};
 pub use stream_core::request::{
     BlockParam, ClientConfig, ConfigError, MessageParam, MessageParams, ParamsError, Request,
     RequestOptions, RetryPolicy, Role, Secret, System, Thinking, Timeouts, Tool, ToolChoice,

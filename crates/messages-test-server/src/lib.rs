@@ -55,6 +55,7 @@
 
 mod body;
 mod generate;
+mod proxy;
 mod record;
 mod reply;
 mod server;
@@ -63,6 +64,7 @@ mod tls;
 mod validate;
 
 pub use generate::Generate;
+pub use proxy::{Connect, ForwardProxy, ForwardProxyBuilder};
 pub use record::{ClosedBy, ConnectionRecord, HttpVersions, Observed, RequestRecord};
 pub use reply::{Chunking, Fault, FaultSpecError, Reply};
 pub use server::{Server, ServerBuilder};

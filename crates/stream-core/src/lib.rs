@@ -24,6 +24,8 @@
 //!   documented rule for every protocol violation.
 //! * [`partial_json`]: an incremental JSON parser whose live partial value costs amortised
 //!   O(1) per byte, for streamed tool input.
+//! * [`proxy`]: which proxy each request goes through (`HTTPS_PROXY`, `NO_PROXY`, ...),
+//!   decided once for both transports.
 //! * [`request`]: the request parameters and client configuration, described as plain values.
 //! * [`session`]: the deferred-request state machine (send, retry, deadlines, done) that the
 //!   transports drive with `handle_*` inputs and `poll_*` outputs.
@@ -81,6 +83,7 @@ mod error;
 pub mod exchange;
 pub mod messages;
 pub mod partial_json;
+pub mod proxy;
 pub mod request;
 pub mod session;
 pub mod sse;
@@ -103,6 +106,7 @@ pub use error::Error;
 pub mod prelude {
     pub use crate::Error;
     pub use crate::messages::{ContentBlock, Delta, Message, StreamEvent};
+    pub use crate::proxy::{Proxies, Proxy};
     pub use crate::request::{
         BlockParam, ClientConfig, ConfigError, MessageParam, MessageParams, ParamsError, Request,
         RequestOptions, RetryPolicy, Timeouts,

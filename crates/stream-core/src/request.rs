@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::messages::{ContentBlock, JsonObject, Message};
+use crate::proxy::{Proxies, Proxy};
 use crate::sse::DecoderConfig;
 
 /// The API version sent in `anthropic-version` by default: the one the official SDKs send.
@@ -162,6 +163,9 @@ pub struct ClientConfig {
     pub timeouts: Timeouts,
     /// Retries.
     pub retry: RetryPolicy,
+    /// The proxies; `None` (the default) for those the environment names when the client is
+    /// built (see [`proxies_or`](Self::proxies_or)).
+    pub proxies: Option<Proxies>,
 }
 
 impl Default for ClientConfig {
@@ -187,6 +191,7 @@ impl ClientConfig {
             max_message_size: crate::accumulate::DEFAULT_MAX_MESSAGE_SIZE,
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
+            proxies: None,
         }
     }
 
@@ -216,6 +221,7 @@ impl ClientConfig {
         if let Some(url) = var("ANTHROPIC_BASE_URL") {
             config = config.base_url(url);
         }
+        config.proxies = Some(Proxies::from_lookup(&lookup)?);
         if let Some(key) = var("ANTHROPIC_API_KEY") {
             Ok(config.api_key(key))
         } else if let Some(token) = var("ANTHROPIC_AUTH_TOKEN") {
@@ -225,6 +231,61 @@ impl ClientConfig {
         } else {
             Ok(config)
         }
+    }
+
+    /// Sends every request through `proxy` (both schemes, no exceptions); see
+    /// [`proxies`](Self::proxies) for more.
+    ///
+    /// ```
+    /// use stream_core::proxy::Proxy;
+    /// use stream_core::request::ClientConfig;
+    ///
+    /// let config = ClientConfig::new().proxy(Proxy::new("http://proxy.corp:3128")?);
+    /// let proxies = config.proxies_or(|_| None);
+    /// assert_eq!(proxies.for_url("https://api.anthropic.com/v1/messages").map(|p| p.port()), Some(3128));
+    /// # Ok::<(), stream_core::request::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn proxy(self, proxy: Proxy) -> Self {
+        self.proxies(Proxies::all(proxy))
+    }
+
+    /// Uses exactly these proxies, whatever the environment says ([`Proxies::none`] for none).
+    ///
+    /// ```
+    /// use stream_core::proxy::Proxies;
+    /// use stream_core::request::ClientConfig;
+    ///
+    /// let config = ClientConfig::new().proxies(Proxies::none());
+    /// let env = |_: &str| Some("http://proxy.corp:3128".to_owned());
+    /// assert!(config.proxies_or(env).is_none()); // the environment is not read
+    /// ```
+    #[must_use]
+    pub fn proxies(mut self, proxies: Proxies) -> Self {
+        self.proxies = Some(proxies);
+        self
+    }
+
+    /// The proxies a client built now uses: those set ([`proxy`](Self::proxy),
+    /// [`proxies`](Self::proxies), [`from_lookup`](Self::from_lookup)), or else those the
+    /// environment names, read through `lookup`, leaving out a variable whose URL is not
+    /// usable ([`from_lookup`](Self::from_lookup) reports it instead).
+    ///
+    /// ```
+    /// use stream_core::request::ClientConfig;
+    ///
+    /// let env = |name: &str| (name == "HTTPS_PROXY").then(|| "http://proxy.corp:3128".to_owned());
+    /// let proxies = ClientConfig::new().proxies_or(env);
+    /// assert!(proxies.for_url("https://api.anthropic.com/").is_some());
+    /// assert!(proxies.for_url("http://127.0.0.1:8080/").is_none()); // no HTTP_PROXY
+    /// ```
+    #[must_use]
+    pub fn proxies_or(&self, lookup: impl Fn(&str) -> Option<String>) -> Proxies {
+        if let Some(proxies) = &self.proxies {
+            return proxies.clone();
+        }
+        let lenient = |name: &str| lookup(name).filter(|value| Proxy::new(value).is_ok());
+        Proxies::from_lookup(lenient).unwrap_or_default()
     }
 
     /// Authenticates with an API key (`x-api-key`).

@@ -227,6 +227,7 @@ macro_rules! conformance_suite {
             garbage_huge_lines_and_invalid_utf8,
             exits_at_random_points_close_at_once,
             secrets_never_appear_in_errors,
+            proxies_tunnel_every_request_the_core_names,
         );
     };
     (@each $runner:ty; $($name:ident,)*) => {

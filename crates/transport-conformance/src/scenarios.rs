@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use messages_test_server::{Chunking, ClosedBy, Fault, Generate, Reply, Server};
+use messages_test_server::{Chunking, ClosedBy, Fault, ForwardProxy, Generate, Reply, Server};
+use stream_core::proxy::{Proxies, Proxy};
 use stream_core::request::{
     ClientConfig, MessageParam, MessageParams, Request, RequestOptions, RetryPolicy, Timeouts,
 };
@@ -1028,4 +1029,98 @@ pub fn secrets_never_appear_in_errors<R: Runner>() {
             leaks("a transport error", &format!("{error} {error:?}"));
         }
     }
+}
+
+/// Proxies, as the core decides them: a clear-text stream and a TLS stream through a real
+/// `CONNECT` proxy on 127.0.0.1 (TLS end to end, certificate checked as without a proxy),
+/// basic credentials sent to a proxy that wants them, wrong credentials refused before
+/// anything reaches the server, and an exception going direct.
+pub fn proxies_tunnel_every_request_the_core_names<R: Runner>() {
+    let server = Server::start();
+    let open = ForwardProxy::start();
+    let proxy = Proxy::new(&open.url()).unwrap();
+    let run = R::run(
+        &R::client(config(&server).proxy(proxy.clone()), None),
+        params(),
+        Exit::Drain,
+        &mut || {},
+    );
+    assert!(!run.message().content().is_empty());
+    let connects = open.connects();
+    eprintln!("proxy, clear text: {connects:?}");
+    assert_eq!(connects.len(), 1);
+    assert_eq!(connects[0].target, server.addr().to_string());
+    assert!(connects[0].opened && connects[0].authorization.is_none());
+
+    // An exception: straight to the server.
+    let direct = config(&server).proxies(Proxies::all(proxy).no_proxy("127.0.0.1"));
+    let run = R::run(&R::client(direct, None), params(), Exit::Drain, &mut || {});
+    assert!(!run.message().content().is_empty());
+    assert_eq!(
+        open.connects().len(),
+        1,
+        "the exception did not go through the proxy"
+    );
+
+    let tls = Server::builder().tls().start();
+    let guarded = ForwardProxy::builder()
+        .basic_auth("alice", "s3cret:!")
+        .start();
+    let url = guarded
+        .url()
+        .replace("http://", "http://alice:s3cret%3A%21@");
+    let config = config(&tls).proxy(Proxy::new(&url).unwrap());
+    let run = R::run(
+        &R::client(config, tls.certificate_der()),
+        params(),
+        Exit::Drain,
+        &mut || {},
+    );
+    assert!(!run.message().content().is_empty());
+    let connects = guarded.connects();
+    eprintln!("proxy, TLS with credentials: {connects:?}");
+    assert_eq!(
+        connects[0].target,
+        format!("localhost:{}", tls.addr().port())
+    );
+    assert_eq!(
+        connects[0].authorization.as_deref(),
+        Some("Basic YWxpY2U6czNjcmV0OiE=")
+    );
+    assert!(connects[0].opened);
+
+    let mut wrong = crate::scenarios::config(&tls).proxy(
+        Proxy::new(&guarded.url())
+            .unwrap()
+            .basic_auth("alice", "wrong"),
+    );
+    wrong.retry.max_retries = 0;
+    let run = R::run(
+        &R::client(wrong, tls.certificate_der()),
+        params(),
+        Exit::Drain,
+        &mut || {},
+    );
+    let failure = run.failure();
+    eprintln!("proxy, wrong credentials: {failure}");
+    assert!(
+        matches!(
+            failure.kind,
+            ErrorKind::Transport {
+                kind: TransportErrorKind::Connect,
+                ..
+            }
+        ),
+        "{failure}"
+    );
+    assert!(
+        !failure.to_string().contains("wrong"),
+        "no credential in the error: {failure}"
+    );
+    assert!(!guarded.connects().last().unwrap().opened);
+    assert_eq!(
+        tls.request_count(),
+        1,
+        "only the first stream reached the server"
+    );
 }

@@ -65,7 +65,16 @@
 //! The same as the blocking transport (see its crate docs): one [`Error`] type, with every
 //! failure of the exchange an [`Error::Stream`] carrying its kind, the request id and the
 //! partial message.
+//!
+//! # Proxies
+//!
+//! The proxy of each request is the core's decision ([`stream_core::proxy`]): the one set in
+//! the [`ClientConfig`], or else `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` as
+//! they are when the client is built. Requests go through an HTTP `CONNECT` tunnel, with basic
+//! credentials when the proxy URL has them; the same as the blocking transport.
 #![forbid(unsafe_code)]
+
+mod proxy;
 
 use std::fmt;
 use std::future::Future;
@@ -87,6 +96,8 @@ use stream_core::session::AttemptId;
 use stream_core::stream::{self, Async, AsyncIo, Connector};
 use tokio::time::{Instant, Sleep};
 
+use crate::proxy::ProxyConnector;
+
 /// The values and errors of a stream, from the core.
 pub use stream_core::prelude::*;
 
@@ -102,7 +113,7 @@ pub type SseStreamManager = stream::SseStreamManager<Async<HyperIo>>;
 /// A started raw SSE stream ([`stream_core::stream::SseStream`]).
 pub type SseStream = stream::SseStream<Async<HyperIo>>;
 
-type HttpClient = legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpClient = legacy::Client<HttpsConnector<ProxyConnector>, Full<Bytes>>;
 
 /// An async client: configuration plus a connection pool (HTTP/1.1 connections reused, HTTP/2
 /// connections shared). Cheap to clone; clones share the pool.
@@ -202,6 +213,11 @@ impl ClientBuilder {
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http();
+        let proxies = Arc::new(self.config.proxies_or(|name| std::env::var(name).ok()));
+        let http = ProxyConnector {
+            direct: http,
+            proxies,
+        };
         let connector = if self.http2_only {
             builder.enable_http2().wrap_connector(http)
         } else {

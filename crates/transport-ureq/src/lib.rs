@@ -69,6 +69,13 @@
 //!
 //! Bytes are read in chunks of at most 16 KiB, only when the consumer asks for the next event
 //! and the session has none decoded: nothing is read ahead of the consumer beyond one chunk.
+//!
+//! # Proxies
+//!
+//! The proxy of each request is the core's decision ([`stream_core::proxy`]): the one set in
+//! the [`ClientConfig`], or else `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` as
+//! they are when the client is built. Requests go through an HTTP `CONNECT` tunnel, with basic
+//! credentials when the proxy URL has them; ureq's own reading of the environment is off, so the two transports agree.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -148,15 +155,19 @@ impl Client {
 
     fn build(config: ClientConfig, roots: RootCerts) -> Self {
         // The other deadlines are the exchange's, set on each request as it is sent.
+        // The proxy of each request is the core's decision (ureq's own reading of the
+        // environment is off).
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .proxy(None)
             .timeout_connect(Some(config.timeouts.connect))
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .build()
             .into();
+        let proxies = Arc::new(config.proxies_or(|name| std::env::var(name).ok()));
         Self(stream::Client::with_connector(
             config,
-            UreqConnector { agent },
+            UreqConnector { agent, proxies },
         ))
     }
 }
@@ -165,6 +176,7 @@ impl Client {
 #[derive(Clone, Debug)]
 pub struct UreqConnector {
     agent: ureq::Agent,
+    proxies: Arc<Proxies>,
 }
 
 impl Connector for UreqConnector {
@@ -173,6 +185,7 @@ impl Connector for UreqConnector {
     fn io(&self) -> Blocking<UreqIo> {
         Blocking(UreqIo {
             agent: self.agent.clone(),
+            proxies: Arc::clone(&self.proxies),
             origin: Instant::now(),
             reader: None,
         })
@@ -182,6 +195,7 @@ impl Connector for UreqConnector {
 /// The ureq side of a stream: the agent, the clock and the open body. Users never name it.
 pub struct UreqIo {
     agent: ureq::Agent,
+    proxies: Arc<Proxies>,
     origin: Instant,
     reader: Option<(AttemptId, ureq::BodyReader<'static>)>,
 }
@@ -199,6 +213,18 @@ impl BlockingIo for UreqIo {
 
     fn send(&mut self, exchange: &mut Exchange, attempt: AttemptId, request: &Request) {
         let now = self.now();
+        let proxy = match self
+            .proxies
+            .for_url(&request.url)
+            .map(ureq_proxy)
+            .transpose()
+        {
+            Ok(proxy) => proxy,
+            Err(err) => {
+                let kind = TransportErrorKind::Connect;
+                return exchange.handle_transport_error(attempt, now, kind, &err.to_string());
+            }
+        };
         let request = match request.to_http() {
             Ok(request) => request,
             Err(err) => {
@@ -214,6 +240,7 @@ impl BlockingIo for UreqIo {
             .timeout_recv_response(Some(left.response_head))
             .timeout_per_read(Some(left.idle))
             .timeout_global(left.total)
+            .proxy(proxy)
             .build();
         let result = self.agent.run(request);
         let now = self.now();
@@ -299,9 +326,22 @@ fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
         })
 }
 
+/// The core's proxy as ureq's (a `CONNECT` proxy).
+fn ureq_proxy(proxy: &Proxy) -> Result<ureq::Proxy, ureq::Error> {
+    let mut builder = ureq::Proxy::builder(ureq::ProxyProtocol::Http)
+        .host(proxy.host())
+        .port(proxy.port());
+    if let Some((user, password)) = proxy.credentials() {
+        builder = builder.username(user).password(password);
+    }
+    builder.build()
+}
+
 fn ureq_kind(err: &ureq::Error) -> TransportErrorKind {
     match err {
-        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
+        ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::ConnectProxyFailed(_) => TransportErrorKind::Connect,
         ureq::Error::Io(io) => exchange::classify(io, is_tls).unwrap_or(TransportErrorKind::Other),
         _ => exchange::classify(err, is_tls).unwrap_or(TransportErrorKind::Other),
     }
