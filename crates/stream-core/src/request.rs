@@ -760,6 +760,8 @@ pub enum ParamsError {
     /// An extra field would replace a typed field (`model`, ...) or one the library sets
     /// (`stream`).
     ReservedField(String),
+    /// A number field was given NaN or an infinity, which JSON cannot carry: its name.
+    NotFinite(String),
     /// The parameters did not serialize.
     Serialize(String),
 }
@@ -774,6 +776,7 @@ impl fmt::Display for ParamsError {
                 f,
                 "the extra field `{name}` would override a typed field or one the library sets"
             ),
+            Self::NotFinite(field) => write!(f, "`{field}` must be a finite number"),
             Self::Serialize(err) => write!(f, "the parameters did not serialize: {err}"),
         }
     }
@@ -826,6 +829,16 @@ impl MessageParam {
         Self {
             role: Role::Assistant,
             content: Content::Text(text.into()),
+        }
+    }
+
+    /// An assistant message of blocks (an earlier turn: text, thinking, tool calls, ...). A
+    /// received message becomes one with `MessageParam::from(&message)`.
+    #[must_use]
+    pub fn assistant_blocks(blocks: Vec<BlockParam>) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: Content::Blocks(blocks),
         }
     }
 
@@ -927,6 +940,135 @@ impl BlockParam {
         let mut block = Self::tool_result(tool_use_id, message);
         block.0.insert("is_error".to_string(), Value::Bool(true));
         block
+    }
+
+    /// The result of a tool call, as content blocks (text, images, documents, search
+    /// results).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use stream_core::request::BlockParam;
+    ///
+    /// let result = BlockParam::tool_result_blocks("toolu_1", vec![
+    ///     BlockParam::text("Sunny"),
+    ///     BlockParam::image_url("https://example.com/map.png"),
+    /// ]);
+    /// assert_eq!(result.as_json()["content"][1]["source"]["type"], "url");
+    /// ```
+    #[must_use]
+    pub fn tool_result_blocks(tool_use_id: &str, content: Vec<BlockParam>) -> Self {
+        let content = content
+            .into_iter()
+            .map(|block| Value::Object(block.0))
+            .collect();
+        Self::object([
+            ("type", "tool_result".into()),
+            ("tool_use_id", tool_use_id.into()),
+            ("content", Value::Array(content)),
+        ])
+    }
+
+    /// A document by URL (a PDF the API fetches).
+    ///
+    /// ```
+    /// use stream_core::request::BlockParam;
+    ///
+    /// let document = BlockParam::document_url("https://example.com/report.pdf")
+    ///     .with("citations", serde_json::json!({"enabled": true}));
+    /// assert_eq!(document.as_json()["source"]["url"], "https://example.com/report.pdf");
+    /// ```
+    #[must_use]
+    pub fn document_url(url: &str) -> Self {
+        Self::object([
+            ("type", "document".into()),
+            ("source", serde_json::json!({"type": "url", "url": url})),
+        ])
+    }
+
+    /// A document uploaded with the Files API, by its id (the `files-api-2025-04-14` beta).
+    ///
+    /// ```
+    /// use stream_core::request::BlockParam;
+    ///
+    /// let document = BlockParam::document_file("file_011CNha8iCJcU1wXNR6q4V8w");
+    /// assert_eq!(document.as_json()["source"]["type"], "file");
+    /// ```
+    #[must_use]
+    pub fn document_file(file_id: &str) -> Self {
+        Self::object([
+            ("type", "document".into()),
+            (
+                "source",
+                serde_json::json!({"type": "file", "file_id": file_id}),
+            ),
+        ])
+    }
+
+    /// An image uploaded with the Files API, by its id.
+    ///
+    /// ```
+    /// use stream_core::request::BlockParam;
+    ///
+    /// assert_eq!(BlockParam::image_file("file_1").as_json()["source"]["file_id"], "file_1");
+    /// ```
+    #[must_use]
+    pub fn image_file(file_id: &str) -> Self {
+        Self::object([
+            ("type", "image".into()),
+            (
+                "source",
+                serde_json::json!({"type": "file", "file_id": file_id}),
+            ),
+        ])
+    }
+
+    /// A tool call of an earlier assistant turn (to send with its result).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use stream_core::request::{BlockParam, MessageParam};
+    ///
+    /// let turn = MessageParam::assistant_blocks(vec![
+    ///     BlockParam::thinking("The user wants Paris.", "EqQBCgIYAhIM"),
+    ///     BlockParam::tool_use("toolu_1", "get_weather", json!({"city": "Paris"})),
+    /// ]);
+    /// let next = MessageParam::user_blocks(vec![BlockParam::tool_result("toolu_1", "18 °C")]);
+    /// # let _ = (turn, next);
+    /// ```
+    #[must_use]
+    pub fn tool_use(id: &str, name: &str, input: Value) -> Self {
+        Self::object([
+            ("type", "tool_use".into()),
+            ("id", id.into()),
+            ("name", name.into()),
+            ("input", input),
+        ])
+    }
+
+    /// A thinking block of an earlier assistant turn, with its signature (sent back unchanged,
+    /// as the API requires with tool use).
+    #[must_use]
+    pub fn thinking(thinking: impl Into<String>, signature: impl Into<String>) -> Self {
+        Self::object([
+            ("type", "thinking".into()),
+            ("thinking", Value::String(thinking.into())),
+            ("signature", Value::String(signature.into())),
+        ])
+    }
+
+    /// A redacted thinking block of an earlier assistant turn (its opaque `data`).
+    ///
+    /// ```
+    /// use stream_core::request::BlockParam;
+    ///
+    /// assert_eq!(BlockParam::redacted_thinking("EmwKAhgB").as_json()["type"], "redacted_thinking");
+    /// ```
+    #[must_use]
+    pub fn redacted_thinking(data: impl Into<String>) -> Self {
+        Self::object([
+            ("type", "redacted_thinking".into()),
+            ("data", Value::String(data.into())),
+        ])
     }
 
     /// Any block, as its JSON object.
@@ -1190,12 +1332,12 @@ pub struct MessageParams {
     /// Sequences that stop generation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop_sequences: Vec<String>,
-    /// Sampling temperature.
+    /// Sampling temperature, as a JSON number (`1` and `1.0` stay as they were written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
+    pub temperature: Option<serde_json::Number>,
     /// Nucleus sampling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
+    pub top_p: Option<serde_json::Number>,
     /// Top-k sampling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_k: Option<u32>,
@@ -1205,6 +1347,9 @@ pub struct MessageParams {
     /// Any other field, sent as it is (for fields the API gains tomorrow).
     #[serde(flatten)]
     pub extra: JsonObject,
+    /// A typed setter was given a value JSON cannot carry (NaN, an infinity): its name.
+    #[serde(skip)]
+    not_finite: Option<&'static str>,
 }
 
 impl MessageParams {
@@ -1226,6 +1371,7 @@ impl MessageParams {
             top_k: None,
             service_tier: None,
             extra: JsonObject::new(),
+            not_finite: None,
         }
     }
 
@@ -1275,11 +1421,44 @@ impl MessageParams {
         self
     }
 
-    /// Sets the temperature.
+    /// Sets the temperature. NaN or an infinity is refused by [`validate`](Self::validate).
     #[must_use]
     pub fn temperature(mut self, temperature: f64) -> Self {
-        self.temperature = Some(temperature);
+        self.temperature = self.finite("temperature", temperature);
         self
+    }
+
+    /// Sets nucleus sampling (`top_p`). NaN or an infinity is refused by
+    /// [`validate`](Self::validate).
+    ///
+    /// ```
+    /// use stream_core::request::{MessageParam, MessageParams, ParamsError};
+    ///
+    /// let params = MessageParams::new("m", 64).message(MessageParam::user("Hi")).top_p(0.9).top_k(40);
+    /// assert_eq!(serde_json::to_value(&params)?["top_p"], 0.9);
+    /// assert!(matches!(params.top_p(f64::NAN).validate(), Err(ParamsError::NotFinite(_))));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    #[must_use]
+    pub fn top_p(mut self, top_p: f64) -> Self {
+        self.top_p = self.finite("top_p", top_p);
+        self
+    }
+
+    /// Sets top-k sampling.
+    #[must_use]
+    pub fn top_k(mut self, top_k: u32) -> Self {
+        self.top_k = Some(top_k);
+        self
+    }
+
+    /// `value` as a JSON number, or `None` with `field` remembered for `validate`.
+    fn finite(&mut self, field: &'static str, value: f64) -> Option<serde_json::Number> {
+        let number = serde_json::Number::from_f64(value);
+        if number.is_none() {
+            self.not_finite = Some(field);
+        }
+        number
     }
 
     /// Adds a stop sequence.
@@ -1316,6 +1495,9 @@ impl MessageParams {
         }
         if self.messages.is_empty() {
             return Err(ParamsError::NoMessages);
+        }
+        if let Some(field) = self.not_finite {
+            return Err(ParamsError::NotFinite(field.to_string()));
         }
         if let Some(key) = TYPED_FIELDS
             .iter()
