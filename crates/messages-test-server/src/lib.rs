@@ -53,6 +53,7 @@
 
 #![forbid(unsafe_code)]
 
+mod answer;
 mod body;
 mod generate;
 mod proxy;

@@ -57,6 +57,7 @@ pub(crate) enum Kind {
 pub(crate) enum Source {
     Recorded(Bytes),
     Generated(Generate),
+    Answer,
 }
 
 /// A fault injected into a streamed reply. Faults compose: give a reply several, and each
@@ -149,6 +150,25 @@ impl Reply {
     /// Streams a generated reply; see [`Generate`].
     pub fn generated(generate: Generate) -> Self {
         Self::with_kind(Kind::Stream(Source::Generated(generate)))
+    }
+
+    /// Answers the request as a model would, wherever a streaming client can see it: the
+    /// last user message (or tool result) and the system prompt reflected in the text,
+    /// `max_tokens` (`stop_reason: "max_tokens"`), `stop_sequences` (`"stop_sequence"` and the
+    /// sequence), thinking when enabled (a thinking block with a signature, before the text),
+    /// tools (a forced call under `tool_choice` `any` or a named tool, with input that fits the
+    /// tool's schema, in `input_json_delta`s; under `auto`, a call to a tool the prompt names),
+    /// the model echoed, and usage that counts what was streamed (a token is a word). The same
+    /// request always gets the same bytes; faults, pacing and chunking apply as to any stream.
+    ///
+    /// ```
+    /// use messages_test_server::{Reply, Server};
+    ///
+    /// let server = Server::builder().default_reply(Reply::answer()).start();
+    /// # let _ = server;
+    /// ```
+    pub fn answer() -> Self {
+        Self::with_kind(Kind::Stream(Source::Answer))
     }
 
     /// Answers with an API error of this status: the API's error JSON with the error type the

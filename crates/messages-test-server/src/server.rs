@@ -593,7 +593,7 @@ async fn handle(
         Kind::Stream(source) => {
             // Capacity 1: the producer is never more than one chunk ahead of the socket.
             let (tx, rx) = mpsc::channel(1);
-            let events = crate::stream::events(source, &model);
+            let events = crate::stream::events(source, &model, &body);
             tokio::spawn(produce(events, reply.clone(), tx, control));
             let mut response = respond(
                 StatusCode::OK,

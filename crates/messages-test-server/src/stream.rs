@@ -30,8 +30,12 @@ pub(crate) enum Events {
     Generated(Box<GeneratedEvents>),
 }
 
-pub(crate) fn events(source: &Source, model: &str) -> Events {
+pub(crate) fn events(source: &Source, model: &str, request: &[u8]) -> Events {
     match source {
+        Source::Answer => Events::Recorded {
+            bytes: crate::answer::stream(&serde_json::from_slice(request).unwrap_or_default()),
+            at: 0,
+        },
         Source::Recorded(bytes) => Events::Recorded {
             bytes: bytes.clone(),
             at: 0,
