@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Without ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN and without --base-url, the reply comes from a
-local Messages server started in-process (a generated reply; no network needed).
+local Messages server started in-process; it answers as a model would (your prompt reflected,
+max tokens, stop sequences, thinking, tool calls), with no network needed.
 
 Exit status:
   0    success
@@ -18,6 +19,9 @@ Exit status:
 
 Examples:
   anthropic-stream \"Write a haiku about Rust\"
+  anthropic-stream -m claude-opus-4-1 -t 2000 --thinking 1024 \"Plan a trip\"
+  anthropic-stream --tools tools.json --tool-choice get_weather \"Weather in Oslo?\"
+  anthropic-stream --stop END --temperature 0.2 -H 'x-team: search' \"Count to ten, then END\"
   echo \"Summarise this\" | anthropic-stream --model claude-sonnet-4-5 --max-tokens 300
   anthropic-stream --json \"Hi\" > events.ndjson
   anthropic-stream --replay recorded.sse --final
@@ -64,14 +68,33 @@ pub(crate) struct StreamArgs {
     /// The prompt (read from standard input when absent).
     pub(crate) prompt: Option<String>,
     /// The model [default: claude-sonnet-4-5].
-    #[arg(long)]
+    #[arg(short, long)]
     pub(crate) model: Option<String>,
     /// The most tokens to generate [default: 1024].
-    #[arg(long, value_name = "N")]
+    #[arg(short = 't', long, value_name = "N")]
     pub(crate) max_tokens: Option<u32>,
     /// A system prompt.
-    #[arg(long)]
+    #[arg(short, long)]
     pub(crate) system: Option<String>,
+    /// Sampling temperature (0 to 1).
+    #[arg(long, value_name = "T")]
+    pub(crate) temperature: Option<f64>,
+    /// Nucleus sampling: the probability mass to sample from.
+    #[arg(long, value_name = "P")]
+    pub(crate) top_p: Option<f64>,
+    /// Sample from the K most likely tokens only.
+    #[arg(long, value_name = "K")]
+    pub(crate) top_k: Option<u32>,
+    /// A sequence that ends the reply (repeatable).
+    #[arg(long = "stop", value_name = "SEQUENCE")]
+    pub(crate) stop: Vec<String>,
+    /// Tools the model may call: a JSON file holding an array of tool definitions (or an
+    /// object with a "tools" array).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tools: Option<PathBuf>,
+    /// How the model chooses tools: auto, any, none, or the name of one tool.
+    #[arg(long, value_name = "auto|any|none|NAME")]
+    pub(crate) tool_choice: Option<String>,
     /// Enable extended thinking with this token budget.
     #[arg(long, value_name = "BUDGET")]
     pub(crate) thinking: Option<u32>,
@@ -81,12 +104,30 @@ pub(crate) struct StreamArgs {
     /// The API's base URL.
     #[arg(long, env = "ANTHROPIC_BASE_URL", value_name = "URL")]
     pub(crate) base_url: Option<String>,
+    /// A beta flag, sent in `anthropic-beta` (repeatable).
+    #[arg(long = "beta", value_name = "FLAG")]
+    pub(crate) betas: Vec<String>,
+    /// An extra request header, 'Name: value' (repeatable; replaces one of the same name).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
+    /// The `anthropic-version` header [default: 2023-06-01].
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) api_version: Option<String>,
+    /// The total deadline, in seconds, retries included [default: none].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) timeout: Option<f64>,
+    /// The longest silence of the server while streaming, in seconds [default: 90].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) idle_timeout: Option<f64>,
+    /// Retries of a failed request (429, 5xx, connection errors) [default: 2].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_retries: Option<u32>,
     /// A full request body (JSON); the options above override its fields, and the prompt is
     /// added as a last user message.
     #[arg(long, value_name = "FILE")]
     pub(crate) params: Option<PathBuf>,
     /// Print every event as one JSON line on standard output, then the final message.
-    #[arg(long, conflicts_with = "final_only")]
+    #[arg(short, long, conflicts_with = "final_only")]
     pub(crate) json: bool,
     /// Print only the final message, as JSON.
     #[arg(long = "final")]
@@ -106,7 +147,7 @@ pub(crate) struct ServeArgs {
     /// The port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 8080)]
     pub(crate) port: u16,
-    /// Serve this recorded stream instead of a generated reply.
+    /// Serve this recorded stream instead of answering each request.
     #[arg(long, value_name = "FILE")]
     pub(crate) replay: Option<PathBuf>,
     /// A fault to inject, repeatable: reset-after-bytes=N, reset-after-events=N,

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use messages_test_server::{Fault, Generate, Reply, Server};
+use messages_test_server::{Fault, Reply, Server};
 
 use crate::args::ServeArgs;
 use crate::{exit, usage};
@@ -63,7 +63,7 @@ fn replies(args: &ServeArgs) -> Result<Script, u8> {
     let mut reply = match &args.replay {
         Some(file) => Reply::recorded_file(file)
             .map_err(|err| usage(&format!("cannot read {}: {err}", file.display())))?,
-        None => Reply::generated(Generate::text(48).delta_len(12)),
+        None => Reply::answer(),
     };
     let mut first = None;
     let mut retry_after = None;

@@ -1,14 +1,16 @@
 //! Streaming a reply: the parameters, the client (or the built-in local server), either
 //! transport, the output modes, the summary line and the exit status.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anthropic_stream::{
-    ClientConfig, Delta, Error, ErrorKind, Message, MessageParam, MessageParams, StreamEvent,
-    ndjson,
+    ClientConfig, ContentBlock, Delta, Error, ErrorKind, Message, MessageParam, MessageParams,
+    StreamEvent, Tool, ToolChoice, ndjson,
 };
-use messages_test_server::{Generate, Reply, Server};
+use messages_test_server::{Reply, Server};
 
 use crate::args::{StreamArgs, Transport};
 use crate::{exit, usage};
@@ -22,7 +24,9 @@ pub(crate) fn run(args: &StreamArgs) -> u8 {
         Ok(params) => params,
         Err(code) => return code,
     };
-    let (config, _local) = match config(args) {
+    let (config, _local) = match config(args)
+        .and_then(|(config, local)| Ok((connection_options(config, args)?, local)))
+    {
         Ok(found) => found,
         Err(code) => return code,
     };
@@ -130,6 +134,34 @@ fn params(args: &StreamArgs) -> Result<MessageParams, u8> {
     if let Some(budget) = args.thinking {
         params = params.thinking(budget);
     }
+    if let Some(temperature) = args.temperature {
+        params = params.temperature(temperature);
+    }
+    if let Some(top_p) = args.top_p {
+        params = params.top_p(top_p);
+    }
+    if let Some(top_k) = args.top_k {
+        params = params.top_k(top_k);
+    }
+    params.stop_sequences.extend(args.stop.iter().cloned());
+    if let Some(file) = &args.tools {
+        params.tools.extend(tools(file)?);
+    }
+    if let Some(choice) = &args.tool_choice {
+        params = params.tool_choice(match choice.as_str() {
+            "auto" => ToolChoice::Auto {
+                disable_parallel_tool_use: None,
+            },
+            "any" => ToolChoice::Any {
+                disable_parallel_tool_use: None,
+            },
+            "none" => ToolChoice::None,
+            name => ToolChoice::Tool {
+                name: name.to_owned(),
+                disable_parallel_tool_use: None,
+            },
+        });
+    }
     let prompt = match &args.prompt {
         Some(prompt) => Some(prompt.clone()),
         None if !std::io::stdin().is_terminal() => {
@@ -154,6 +186,56 @@ fn params(args: &StreamArgs) -> Result<MessageParams, u8> {
         .validate()
         .map_err(|err| usage(&format!("invalid request: {err}")))?;
     Ok(params)
+}
+
+/// The tools of a `--tools` file: an array of tool definitions, or an object with a `tools`
+/// array (a request body will do).
+fn tools(file: &Path) -> Result<Vec<Tool>, u8> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|err| usage(&format!("cannot read {}: {err}", file.display())))?;
+    let mut value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|err| usage(&format!("{} is not JSON: {err}", file.display())))?;
+    if let Some(tools) = value.get_mut("tools") {
+        value = tools.take();
+    }
+    serde_json::from_value(value).map_err(|err| {
+        usage(&format!(
+            "{} is not a list of tools (each with a name): {err}",
+            file.display()
+        ))
+    })
+}
+
+/// The connection options of the command line over a configuration.
+fn connection_options(mut config: ClientConfig, args: &StreamArgs) -> Result<ClientConfig, u8> {
+    for beta in &args.betas {
+        config = config.beta(beta.clone());
+    }
+    for header in &args.headers {
+        let Some((name, value)) = header.split_once(':') else {
+            return Err(usage(&format!("--header {header:?} is not 'Name: value'")));
+        };
+        config = config.header(name.trim().to_ascii_lowercase(), value.trim());
+    }
+    if let Some(version) = &args.api_version {
+        config.api_version.clone_from(version);
+    }
+    let seconds = |value: f64, option: &str| {
+        Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| usage(&format!("{option} must be a positive number of seconds")))
+    };
+    if let Some(total) = args.timeout {
+        config.timeouts.total = Some(seconds(total, "--timeout")?);
+    }
+    if let Some(idle) = args.idle_timeout {
+        config.timeouts.idle = seconds(idle, "--idle-timeout")?;
+    }
+    if let Some(retries) = args.max_retries {
+        config = config.max_retries(retries);
+    }
+    Ok(config)
 }
 
 /// The configuration: a replay or the built-in server when asked for or when there is no
@@ -187,12 +269,10 @@ fn config(args: &StreamArgs) -> Result<(ClientConfig, Option<Server>), u8> {
     let has_credential =
         env("ANTHROPIC_API_KEY").is_some() || env("ANTHROPIC_AUTH_TOKEN").is_some();
     if !has_credential && args.base_url.is_none() {
-        let reply = Reply::generated(Generate::text(48).delta_len(12))
-            .pace_events(Duration::from_millis(15));
+        let reply = Reply::answer().pace_events(Duration::from_millis(15));
         return local(
             reply,
-            "no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN set; streaming a generated reply"
-                .to_owned(),
+            "no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN set; streaming a reply".to_owned(),
         );
     }
     let base_url = args.base_url.clone();
@@ -214,14 +294,33 @@ enum Mode {
     Final,
 }
 
+/// What text mode remembers of an open block.
+#[derive(Debug)]
+enum Open {
+    Thinking,
+    Text,
+    /// A tool call: its input is printed as it streams.
+    ToolUse,
+    /// A server tool call: one line at its end, with the input gathered meanwhile.
+    ServerToolUse {
+        name: String,
+        input: String,
+    },
+    Other,
+}
+
 /// Writes what the mode asks for as events arrive, and the end: the final message, the
 /// summary line, the error line.
 struct Printer {
     mode: Mode,
     stats: bool,
+    /// Dim thinking with ANSI escapes (a terminal, and no `NO_COLOR`).
+    color: bool,
     started: Instant,
     first_token: Option<Duration>,
     last_text: Option<char>,
+    open: HashMap<usize, Open>,
+    citations: Vec<serde_json::Value>,
     out: std::io::Stdout,
 }
 
@@ -234,38 +333,155 @@ impl Printer {
         } else {
             Mode::Text
         };
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Self {
             mode,
             stats: args.stats || std::io::stderr().is_terminal(),
+            color: std::io::stdout().is_terminal() && !no_color,
             started: Instant::now(),
             first_token: None,
             last_text: None,
+            open: HashMap::new(),
+            citations: Vec::new(),
             out: std::io::stdout(),
         }
     }
 
     fn event(&mut self, event: &StreamEvent) {
-        if let StreamEvent::ContentBlockDelta { delta, .. } = event {
-            if self.first_token.is_none() && !matches!(delta, Delta::Signature(_)) {
-                self.first_token = Some(self.started.elapsed());
-            }
-            if let (Mode::Text, Delta::Text(text)) = (self.mode, delta) {
+        if let StreamEvent::ContentBlockDelta { delta, .. } = event
+            && self.first_token.is_none()
+            && !matches!(delta, Delta::Signature(_))
+        {
+            self.first_token = Some(self.started.elapsed());
+        }
+        match self.mode {
+            Mode::Json => {
                 let mut out = self.out.lock();
-                let _ = out.write_all(text.as_bytes());
+                let _ = ndjson::write(&mut out, event);
                 let _ = out.flush();
-                if let Some(last) = text.chars().last() {
-                    self.last_text = Some(last);
+            }
+            Mode::Text => self.text_mode(event),
+            Mode::Final => {}
+        }
+    }
+
+    /// The whole reply as it streams: thinking (dimmed), text, tool calls with their input,
+    /// citation markers, server tools and their results in one line each.
+    fn text_mode(&mut self, event: &StreamEvent) {
+        match event {
+            StreamEvent::ContentBlockStart { index, block } => {
+                let open = self.start(block);
+                self.open.insert(*index, open);
+            }
+            StreamEvent::ContentBlockDelta { index, delta } => {
+                match (self.open.get_mut(index), delta) {
+                    (Some(Open::ServerToolUse { input, .. }), Delta::InputJson(piece)) => {
+                        input.push_str(piece);
+                    }
+                    (_, Delta::Text(text) | Delta::InputJson(text)) => self.write(text),
+                    (_, Delta::Thinking(text)) => {
+                        let text = if self.color {
+                            format!("\x1b[2m{text}\x1b[0m")
+                        } else {
+                            text.clone()
+                        };
+                        self.write(&text);
+                    }
+                    (_, Delta::Citation(citation)) => {
+                        self.citations.push(citation.clone());
+                        self.write(&format!("[{}]", self.citations.len()));
+                    }
+                    _ => {}
                 }
             }
+            StreamEvent::ContentBlockStop { index } => match self.open.remove(index) {
+                Some(Open::Thinking) => self.write("\n\n"),
+                Some(Open::ToolUse) => self.write("\n"),
+                Some(Open::ServerToolUse { name, input }) => {
+                    self.line(&format!("[{name}] {input}"));
+                }
+                _ => {}
+            },
+            _ => {}
         }
-        if self.mode == Mode::Json {
-            let mut out = self.out.lock();
-            let _ = ndjson::write(&mut out, event);
-            let _ = out.flush();
+    }
+
+    /// Opens a block in text mode.
+    fn start(&mut self, block: &ContentBlock) -> Open {
+        match block.block_type() {
+            "thinking" | "redacted_thinking" => Open::Thinking,
+            "text" => Open::Text,
+            "tool_use" => {
+                self.begin_line();
+                self.write(&format!("[tool call] {} ", block.name().unwrap_or("?")));
+                Open::ToolUse
+            }
+            "server_tool_use" | "mcp_tool_use" => Open::ServerToolUse {
+                name: block.name().unwrap_or("server tool").to_owned(),
+                input: String::new(),
+            },
+            kind if kind.ends_with("_tool_result") => {
+                let json = block.as_json();
+                let summary = match json.get("content") {
+                    Some(serde_json::Value::Array(items)) => format!("{} item(s)", items.len()),
+                    Some(serde_json::Value::Object(object)) => object
+                        .get("error_code")
+                        .and_then(serde_json::Value::as_str)
+                        .map_or_else(|| "done".to_owned(), |code| format!("error {code}")),
+                    _ => "done".to_owned(),
+                };
+                self.line(&format!("[{kind}] {summary}"));
+                Open::Other
+            }
+            _ => Open::Other,
+        }
+    }
+
+    /// Text as it streams.
+    fn write(&mut self, text: &str) {
+        let mut out = self.out.lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+        if let Some(last) = text.chars().last() {
+            self.last_text = Some(last);
+        }
+    }
+
+    /// Starts a new line unless the text so far ends one.
+    fn begin_line(&mut self) {
+        if self.last_text.is_some_and(|c| c != '\n') {
+            self.write("\n");
+        }
+    }
+
+    /// A line of its own.
+    fn line(&mut self, text: &str) {
+        self.begin_line();
+        self.write(text);
+        self.write("\n");
+    }
+
+    /// The citations of the reply, numbered as their markers in the text.
+    fn references(&mut self) {
+        if self.citations.is_empty() {
+            return;
+        }
+        self.begin_line();
+        for (n, citation) in std::mem::take(&mut self.citations).iter().enumerate() {
+            let field = |name: &str| citation.get(name).and_then(serde_json::Value::as_str);
+            let source = field("document_title")
+                .or_else(|| field("title"))
+                .or_else(|| field("url"))
+                .unwrap_or("source");
+            let cited = field("cited_text").unwrap_or_default();
+            self.write(&format!("[{}] “{cited}” ({source})\n", n + 1));
         }
     }
 
     fn finish(&mut self, result: &Result<Message, Error>, request_id: Option<&str>) -> u8 {
+        if self.mode == Mode::Text {
+            self.references();
+        }
         let mut out = self.out.lock();
         if self.mode == Mode::Text && self.last_text.is_some_and(|c| c != '\n') {
             let _ = out.write_all(b"\n");

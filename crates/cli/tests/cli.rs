@@ -460,3 +460,239 @@ fn serve_runs_the_local_server_with_faults() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("teleport"));
 }
+
+/// A `--final` run against the built-in server (no key): the final message.
+fn built_in_final(args: &[&str]) -> Value {
+    let out = run(cli().arg("--final").args(args));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    serde_json::from_str(out.stdout.trim()).unwrap()
+}
+
+#[test]
+fn the_built_in_server_answers_the_prompt_and_honours_max_tokens() {
+    let message = built_in_final(&["-m", "claude-echo", "-s", "Be terse.", "What is SSE?"]);
+    assert_eq!(message["model"], "claude-echo");
+    let text = message["content"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with("You said: “What is SSE?”."), "{text}");
+    assert!(text.contains("“Be terse.”"), "{text}");
+    assert_eq!(message["stop_reason"], "end_turn");
+    let words = text.split_inclusive(' ').count() as u64;
+    assert_eq!(message["usage"]["output_tokens"], words);
+
+    let message = built_in_final(&["-t", "20", "x"]);
+    let text = message["content"][0]["text"].as_str().unwrap();
+    assert_eq!(text.split_inclusive(' ').count(), 20, "{text}");
+    assert_eq!(message["stop_reason"], "max_tokens");
+    assert_eq!(message["usage"]["output_tokens"], 20);
+
+    let message = built_in_final(&["--stop", "system", "--stop", "said", "-s", "S", "x"]);
+    assert_eq!(message["stop_reason"], "stop_sequence");
+    assert_eq!(message["stop_sequence"], "said");
+    assert_eq!(message["content"][0]["text"], "You ");
+}
+
+#[test]
+fn thinking_comes_first_and_text_mode_shows_it_plainly_off_a_terminal() {
+    let message = built_in_final(&["--thinking", "2000", "Plan a picnic"]);
+    assert_eq!(message["content"][0]["type"], "thinking");
+    assert!(
+        message["content"][0]["signature"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    assert_eq!(message["content"][1]["type"], "text");
+
+    let out = run(cli().args(["--thinking", "2000", "Plan a picnic"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let thinking = message["content"][0]["thinking"].as_str().unwrap();
+    let text = message["content"][1]["text"].as_str().unwrap();
+    assert_eq!(out.stdout, format!("{thinking}\n\n{text}\n"));
+    assert!(!out.stdout.contains('\x1b'), "no escapes off a terminal");
+}
+
+#[test]
+fn tools_from_a_file_and_tool_choice_give_a_tool_call_shown_as_it_streams() {
+    let dir = std::env::temp_dir().join(format!("anthropic-stream-tools-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tools = dir.join("tools.json");
+    std::fs::write(
+        &tools,
+        r#"[{"name": "get_weather", "description": "The weather.", "input_schema": {"type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1},
+                           "unit": {"enum": ["celsius", "fahrenheit"]}},
+            "required": ["city", "unit"]}},
+           {"name": "get_time", "input_schema": {"type": "object", "properties": {"zone": {"type": "string"}}}}]"#,
+    )
+    .unwrap();
+    let tools = tools.to_str().unwrap();
+    let message = built_in_final(&["--tools", tools, "--tool-choice", "get_weather", "Oslo"]);
+    assert_eq!(message["stop_reason"], "tool_use");
+    let call = &message["content"][0];
+    assert_eq!(
+        (call["type"].as_str(), call["name"].as_str()),
+        (Some("tool_use"), Some("get_weather"))
+    );
+    assert_eq!(
+        call["input"],
+        serde_json::json!({"city": "Oslo", "unit": "celsius"})
+    );
+
+    for transport in TRANSPORTS {
+        let out = run(cli().args([
+            "--transport",
+            transport,
+            "--tools",
+            tools,
+            "--tool-choice",
+            "any",
+            "Oslo",
+        ]));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(
+            out.stdout,
+            "[tool call] get_weather {\"city\":\"Oslo\",\"unit\":\"celsius\"}\n"
+        );
+    }
+    let message = built_in_final(&["--tools", tools, "--tool-choice", "none", "get_weather"]);
+    assert_eq!(message["stop_reason"], "end_turn");
+    let message = built_in_final(&["--tools", tools, "--tool-choice", "auto", "use get_time"]);
+    assert_eq!(message["content"][1]["name"], "get_time");
+
+    let bad = run(cli().args(["--tools", "/nonexistent/tools.json", "x"]));
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}
+
+#[test]
+fn citations_become_numbered_references_and_server_tools_one_line_each() {
+    let server = Server::builder()
+        .default_reply(Reply::generated(
+            Generate::text(4).delta_len(8).citations(2),
+        ))
+        .start();
+    let out = run(against(&server, "hyper").arg("Cite"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("[1]") && out.stdout.contains("[2]"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.ends_with("[1] “cited passage 0” (Generated document)\n[2] “cited passage 1” (Generated document)\n"),
+        "{}",
+        out.stdout
+    );
+
+    let file = fixtures().join("recorded/stream-a-toolrefusal.sse");
+    let out = run(cli().arg("--replay").arg(&file).arg("Hi"));
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("[web_search] {")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[web_search_tool_result] ")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn every_request_option_reaches_the_server() {
+    let server = Server::start();
+    let out = run(against(&server, "ureq").args([
+        "--temperature",
+        "0.25",
+        "--top-p",
+        "0.9",
+        "--top-k",
+        "7",
+        "--stop",
+        "END",
+        "--stop",
+        "STOP",
+        "--beta",
+        "b-one",
+        "--beta",
+        "b-two",
+        "-H",
+        "X-Team: search",
+        "-H",
+        "x-team: batch",
+        "--api-version",
+        "2099-01-01",
+        "--max-retries",
+        "0",
+        "--timeout",
+        "30",
+        "--idle-timeout",
+        "5",
+        "-j",
+        "Hi",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.lines().count() > 3, "JSON lines with -j");
+    let request = &server.requests()[0];
+    let body = request.json().unwrap();
+    assert_eq!(body["temperature"], 0.25);
+    assert_eq!(body["top_p"], 0.9);
+    assert_eq!(body["top_k"], 7);
+    assert_eq!(body["stop_sequences"], serde_json::json!(["END", "STOP"]));
+    assert_eq!(request.header("anthropic-beta"), Some("b-one,b-two"));
+    assert_eq!(
+        request.header("x-team"),
+        Some("batch"),
+        "the last setting wins"
+    );
+    assert_eq!(request.header("anthropic-version"), Some("2099-01-01"));
+
+    // --max-retries 0: one attempt at a 529.
+    let server = Server::builder().default_reply(Reply::error(529)).start();
+    let out = run(against(&server, "hyper").args(["--max-retries", "0", "Hi"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(server.request_count(), 1);
+
+    // --idle-timeout: a stall ends in a deadline (exit 3) well before the default 90 s.
+    let server = Server::builder()
+        .default_reply(Reply::generated(Generate::text(50)).fault(Fault::StallAfterEvents(4)))
+        .start();
+    for transport in TRANSPORTS {
+        let started = Instant::now();
+        let out = run(against(&server, transport).args(["--idle-timeout", "0.3", "Hi"]));
+        assert_eq!(out.code, 3, "{}", out.stderr);
+        assert!(out.stderr.contains("went silent"), "{}", out.stderr);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // --timeout: the total deadline.
+        let out = run(against(&server, transport).args(["--timeout", "0.5", "Hi"]));
+        assert_eq!(out.code, 3, "{}", out.stderr);
+        assert!(out.stderr.contains("total"), "{}", out.stderr);
+    }
+
+    let bad = run(cli().args(["-H", "no colon", "Hi"]));
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    let bad = run(cli().args(["--timeout", "-1", "Hi"]));
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}
+
+#[test]
+fn serve_answers_the_request_too() {
+    let mut serve = cli()
+        .args(["serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let out = run(cli().args(["--base-url", url.trim(), "--final", "-t", "3", "Ping"]));
+    interrupt(&serve);
+    let _ = serve.wait();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let message: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(message["content"][0]["text"], "You said: “Ping”. ");
+    assert_eq!(message["stop_reason"], "max_tokens");
+}
