@@ -212,7 +212,11 @@ fn connection_options(mut config: ClientConfig, args: &StreamArgs) -> Result<Cli
         config = config.beta(beta.clone());
     }
     for header in &args.headers {
-        let Some((name, value)) = header.split_once(':') else {
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        let Some((name, value)) = header
+            .split_once(':')
+            .filter(|(name, _)| !name.trim().is_empty() && name.trim().chars().all(token))
+        else {
             return Err(usage(&format!("--header {header:?} is not 'Name: value'")));
         };
         config = config.header(name.trim().to_ascii_lowercase(), value.trim());
@@ -221,10 +225,15 @@ fn connection_options(mut config: ClientConfig, args: &StreamArgs) -> Result<Cli
         config.api_version.clone_from(version);
     }
     let seconds = |value: f64, option: &str| {
+        // At most a year: any longer is no deadline, and would overflow the clock's arithmetic.
         Duration::try_from_secs_f64(value)
             .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| usage(&format!("{option} must be a positive number of seconds")))
+            .filter(|d| !d.is_zero() && *d <= Duration::from_secs(365 * 24 * 3600))
+            .ok_or_else(|| {
+                usage(&format!(
+                    "{option} must be a positive number of seconds (at most a year)"
+                ))
+            })
     };
     if let Some(total) = args.timeout {
         config.timeouts.total = Some(seconds(total, "--timeout")?);
@@ -380,12 +389,13 @@ impl Printer {
                     }
                     (_, Delta::Text(text) | Delta::InputJson(text)) => self.write(text),
                     (_, Delta::Thinking(text)) => {
-                        let text = if self.color {
-                            format!("\x1b[2m{text}\x1b[0m")
+                        if self.color {
+                            self.write(&format!("\x1b[2m{text}\x1b[0m"));
+                            // Where the line stands is the thinking's, not the escape's.
+                            self.last_text = text.chars().last().or(self.last_text);
                         } else {
-                            text.clone()
-                        };
-                        self.write(&text);
+                            self.write(text);
+                        }
                     }
                     (_, Delta::Citation(citation)) => {
                         self.citations.push(citation.clone());
@@ -409,7 +419,7 @@ impl Printer {
     /// Opens a block in text mode.
     fn start(&mut self, block: &ContentBlock) -> Open {
         match block.block_type() {
-            "thinking" | "redacted_thinking" => Open::Thinking,
+            "thinking" => Open::Thinking,
             "text" => Open::Text,
             "tool_use" => {
                 self.begin_line();

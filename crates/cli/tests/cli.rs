@@ -670,7 +670,11 @@ fn every_request_option_reaches_the_server() {
         assert!(out.stderr.contains("total"), "{}", out.stderr);
     }
 
-    let bad = run(cli().args(["-H", "no colon", "Hi"]));
+    for header in ["no colon", "bad name: v", ": v"] {
+        let bad = run(cli().args(["-H", header, "Hi"]));
+        assert_eq!(bad.code, 2, "{header}: {}", bad.stderr);
+    }
+    let bad = run(cli().args(["--idle-timeout", "1e19", "Hi"]));
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     let bad = run(cli().args(["--timeout", "-1", "Hi"]));
     assert_eq!(bad.code, 2, "{}", bad.stderr);

@@ -5,7 +5,7 @@
 //!
 //! Tokens are words here (a word and the space after it), so `max_tokens: 20` gives at most
 //! 20 words of thinking and text, and `usage.output_tokens` counts exactly what was streamed
-//! (tool input counts one token per 4 bytes).
+//! (tool input counts one token per 4 bytes, rounded up per delta).
 
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -273,15 +273,23 @@ impl Stream {
             "type": "tool_use", "id": format!("toolu_01Answer{:016x}", ask.seed),
             "name": tool["name"], "input": {}}}),
         );
-        let bytes: Vec<char> = input.chars().collect();
-        for piece in bytes.chunks(TOOL_DELTA) {
-            if self.left == 0 {
+        let mut rest = input.as_str();
+        while !rest.is_empty() {
+            // At most TOOL_DELTA bytes, at most what the budget pays for (4 bytes a token),
+            // cut at a character boundary.
+            let budget = usize::try_from(self.left.saturating_mul(4)).unwrap_or(usize::MAX);
+            let mut end = rest.len().min(TOOL_DELTA).min(budget);
+            while !rest.is_char_boundary(end) {
+                end -= 1;
+            }
+            if end == 0 {
                 return false;
             }
-            let piece: String = piece.iter().collect();
+            let (piece, tail) = rest.split_at(end);
+            rest = tail;
             self.event(&json!({"type": "content_block_delta", "index": index,
                 "delta": {"type": "input_json_delta", "partial_json": piece}}));
-            self.spend((TOOL_DELTA as u64).div_ceil(4));
+            self.spend(piece.len().div_ceil(4) as u64);
         }
         self.event(&json!({"type": "content_block_stop", "index": index}));
         true
@@ -337,14 +345,24 @@ fn example(schema: &Value, prompt: &str, depth: u32) -> Value {
             Value::Object(object)
         }
         "array" => Value::Array(vec![example(&schema["items"], prompt, depth + 1)]),
-        "integer" => match schema["minimum"].as_i64() {
-            Some(m) => json!(m),
-            None => json!(minimum.map_or(1.0, f64::ceil)),
-        },
+        "integer" => json!(integer_at_least(schema["minimum"].as_i64(), minimum)),
         "number" => json!(minimum.map_or(1.5, |m| m + 0.5)),
         "boolean" => Value::Bool(true),
         "null" => Value::Null,
         _ => Value::String(short(prompt)),
+    }
+}
+
+/// The smallest integer at or above a schema's `minimum` (1 without one).
+fn integer_at_least(exact: Option<i64>, minimum: Option<f64>) -> i64 {
+    match (exact, minimum) {
+        (Some(exact), _) => exact,
+        (None, Some(minimum)) => {
+            // Below 2^53 a float's ceiling is exact; beyond, any large integer will do.
+            let ceiling = minimum.ceil().clamp(-9e15, 9e15);
+            format!("{ceiling:.0}").parse().unwrap_or(1)
+        }
+        (None, None) => 1,
     }
 }
 
@@ -503,12 +521,31 @@ mod tests {
             text_of(&events, "text").is_empty(),
             "no text before a forced call"
         );
-        let input: Value = serde_json::from_str(&text_of(&events, "partial_json")).unwrap();
+        let streamed = text_of(&events, "partial_json");
+        let input: Value = serde_json::from_str(&streamed).unwrap();
         assert_eq!(
             input,
             json!({"city": "What is a stream?", "days": 2, "unit": "celsius"})
         );
         assert_eq!(stop(&events).0, "tool_use");
+        let pieces = events
+            .iter()
+            .filter_map(|e| e["delta"]["partial_json"].as_str());
+        let tokens: usize = pieces.map(|p| p.len().div_ceil(4)).sum();
+        assert_eq!(stop(&events).2, tokens as u64);
+
+        // A budget smaller than the input cuts it, and charges what was sent.
+        let mut small = request.clone();
+        small["max_tokens"] = json!(3);
+        let events = self::events(&small);
+        assert_eq!(text_of(&events, "partial_json"), r#"{"city":"Wha"#);
+        assert_eq!(stop(&events), (json!("max_tokens"), Value::Null, 3));
+        let mut integers = request.clone();
+        integers["tools"][0]["input_schema"] = json!({"type": "object",
+            "properties": {"n": {"type": "integer"}, "m": {"type": "integer", "minimum": 2.5}},
+            "required": ["n", "m"]});
+        let events = self::events(&integers);
+        assert_eq!(text_of(&events, "partial_json"), r#"{"m":3,"n":1}"#);
 
         request["tool_choice"] = json!({"type": "none"});
         assert_eq!(stop(&self::events(&request)).0, "end_turn");

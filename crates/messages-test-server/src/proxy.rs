@@ -129,6 +129,8 @@ impl Drop for ForwardProxy {
 
 /// Reads one request head; answers a `CONNECT` by opening the tunnel, anything else with 405.
 fn serve(client: TcpStream, required: Option<&str>, log: &Mutex<Vec<Connect>>) -> io::Result<()> {
+    // A client that never finishes its request head does not hold a thread for long.
+    client.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(client.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -161,22 +163,29 @@ fn serve(client: TcpStream, required: Option<&str>, log: &Mutex<Vec<Connect>>) -
             b"HTTP/1.1 407 Proxy Authentication Required\r\nproxy-authenticate: Basic realm=\"test\"\r\ncontent-length: 0\r\n\r\n",
         );
     }
-    let Ok(upstream) = TcpStream::connect(target) else {
+    let upstream = std::net::ToSocketAddrs::to_socket_addrs(target)
+        .ok()
+        .and_then(|mut addrs| {
+            addrs.find_map(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok())
+        });
+    let Some(upstream) = upstream else {
         log.lock().expect("the log is intact").push(record);
         return client.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
     };
     record.opened = true;
     log.lock().expect("the log is intact").push(record);
     client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")?;
+    client.set_read_timeout(None)?;
     // Bytes the client sent after the head (none for a well-behaved client) go first.
     let early = reader.buffer().to_vec();
     let (mut up_write, mut up_read) = (upstream.try_clone()?, upstream);
     up_write.write_all(&early)?;
     let mut down_write = client.try_clone()?;
     let mut client_read = reader.into_inner();
+    // Either side's end ends the tunnel: both sockets shut, so neither copy is left waiting.
     let upward = thread::spawn(move || {
         let _ = io::copy(&mut client_read, &mut up_write);
-        let _ = up_write.shutdown(Shutdown::Write);
+        let _ = up_write.shutdown(Shutdown::Both);
     });
     let _ = io::copy(&mut up_read, &mut down_write);
     let _ = down_write.shutdown(Shutdown::Both);

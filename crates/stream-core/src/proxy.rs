@@ -13,9 +13,12 @@
 //! (matching the name and its subdomains; a leading `.` or `*.` is allowed), IP addresses,
 //! CIDR blocks (`10.0.0.0/8`), or `*` for every host. Loopback destinations (`localhost`,
 //! `127.0.0.0/8`, `::1`) never go through a proxy the environment names, as in Go's
-//! `ProxyFromEnvironment`: a local server stays reachable behind a corporate proxy. Only
-//! `http://` proxies are supported (a URL with no scheme is taken as `http://`); an
-//! `https://` or `socks` proxy is a typed error.
+//! `ProxyFromEnvironment`: a local server stays reachable behind a corporate proxy. When
+//! `REQUEST_METHOD` is set (a CGI program), the upper-case `HTTP_PROXY` is ignored: there it is
+//! a request header a client controls ("httpoxy"). Only `http://` proxies are supported (a URL
+//! with no scheme is taken as `http://`): an `https://` or `socks` proxy in `HTTPS_PROXY` or
+//! `HTTP_PROXY` is a typed error, and one in `ALL_PROXY` (often a SOCKS proxy for other tools)
+//! is left alone.
 //!
 //! ```
 //! use stream_core::proxy::Proxies;
@@ -248,22 +251,35 @@ impl Proxies {
                     .map(|value| (name, value))
             })
         };
-        let proxy = |names| {
-            var(names)
-                .map(|(name, value)| {
-                    Proxy::new(&value).map_err(|err| ConfigError::Invalid(format!("{name}: {err}")))
-                })
-                .transpose()
+        let parse = |(name, value): (&str, String)| {
+            Proxy::new(&value).map_err(|err| ConfigError::Invalid(format!("{name}: {err}")))
         };
-        let all = proxy(["all_proxy", "ALL_PROXY"])?;
-        let http = proxy(["http_proxy", "HTTP_PROXY"])?.or_else(|| all.clone());
+        let proxy = |names| var(names).map(parse).transpose();
+        // `ALL_PROXY` often names a SOCKS proxy for other tools: one of another scheme is left
+        // to them (requests go direct) rather than failing.
+        let all = var(["all_proxy", "ALL_PROXY"])
+            .filter(|(_, value)| {
+                let scheme = value.split_once("://").map(|(scheme, _)| scheme);
+                scheme.is_none_or(|scheme| scheme.eq_ignore_ascii_case("http"))
+            })
+            .map(parse)
+            .transpose()?;
+        // Under CGI, `HTTP_PROXY` is a request header the client controls ("httpoxy"): only
+        // the lower-case name counts there.
+        let cgi = lookup("REQUEST_METHOD").is_some();
+        let http = if cgi {
+            proxy(["http_proxy", "http_proxy"])?
+        } else {
+            proxy(["http_proxy", "HTTP_PROXY"])?
+        }
+        .or_else(|| all.clone());
         let https = proxy(["https_proxy", "HTTPS_PROXY"])?.or(all);
         let proxies = Self {
             http,
             https,
             no_proxy: Vec::new(),
         }
-        .no_proxy("localhost,127.0.0.0/8,::1");
+        .no_proxy("localhost,127.0.0.0/8,::1,::ffff:127.0.0.0/104");
         Ok(match var(["no_proxy", "NO_PROXY"]) {
             Some((_, list)) => proxies.no_proxy(&list),
             None => proxies,
@@ -432,6 +448,7 @@ mod tests {
             "http://localhost:8080/",
             "https://127.0.0.1/",
             "http://[::1]:9/",
+            "http://[::ffff:127.0.0.1]/",
         ] {
             assert!(proxies.for_url(local).is_none(), "{local} goes direct");
         }
@@ -443,6 +460,17 @@ mod tests {
     fn an_unusable_proxy_names_its_variable() {
         let err = Proxies::from_lookup(env(&[("HTTP_PROXY", "socks5://x:1")])).unwrap_err();
         assert!(err.to_string().contains("HTTP_PROXY"), "{err}");
+        // A SOCKS ALL_PROXY is someone else's: requests go direct, nothing fails.
+        let socks = Proxies::from_lookup(env(&[("ALL_PROXY", "socks5://x:1")])).unwrap();
+        assert!(socks.is_none());
+        // Under CGI the upper-case HTTP_PROXY is a client's header, not configuration.
+        let cgi = env(&[("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "http://evil:1")]);
+        assert!(
+            Proxies::from_lookup(cgi)
+                .unwrap()
+                .for_url("http://backend/")
+                .is_none()
+        );
         for bad in [
             "http://",
             "http://host:port",

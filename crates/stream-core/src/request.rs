@@ -284,7 +284,13 @@ impl ClientConfig {
         if let Some(proxies) = &self.proxies {
             return proxies.clone();
         }
-        let lenient = |name: &str| lookup(name).filter(|value| Proxy::new(value).is_ok());
+        let lenient = |name: &str| {
+            let value = lookup(name);
+            if name.eq_ignore_ascii_case("no_proxy") || name == "REQUEST_METHOD" {
+                return value;
+            }
+            value.filter(|value| Proxy::new(value).is_ok())
+        };
         Proxies::from_lookup(lenient).unwrap_or_default()
     }
 
@@ -1347,9 +1353,9 @@ pub struct MessageParams {
     /// Any other field, sent as it is (for fields the API gains tomorrow).
     #[serde(flatten)]
     pub extra: JsonObject,
-    /// A typed setter was given a value JSON cannot carry (NaN, an infinity): its name.
+    /// The typed number setters last given a value JSON cannot carry (NaN, an infinity).
     #[serde(skip)]
-    not_finite: Option<&'static str>,
+    not_finite: Vec<&'static str>,
 }
 
 impl MessageParams {
@@ -1371,7 +1377,7 @@ impl MessageParams {
             top_k: None,
             service_tier: None,
             extra: JsonObject::new(),
-            not_finite: None,
+            not_finite: Vec::new(),
         }
     }
 
@@ -1452,11 +1458,13 @@ impl MessageParams {
         self
     }
 
-    /// `value` as a JSON number, or `None` with `field` remembered for `validate`.
+    /// `value` as a JSON number, or `None` with `field` remembered for `validate` (until the
+    /// setter is given a finite value).
     fn finite(&mut self, field: &'static str, value: f64) -> Option<serde_json::Number> {
         let number = serde_json::Number::from_f64(value);
+        self.not_finite.retain(|f| *f != field);
         if number.is_none() {
-            self.not_finite = Some(field);
+            self.not_finite.push(field);
         }
         number
     }
@@ -1496,8 +1504,8 @@ impl MessageParams {
         if self.messages.is_empty() {
             return Err(ParamsError::NoMessages);
         }
-        if let Some(field) = self.not_finite {
-            return Err(ParamsError::NotFinite(field.to_string()));
+        if let Some(field) = self.not_finite.first() {
+            return Err(ParamsError::NotFinite((*field).to_string()));
         }
         if let Some(key) = TYPED_FIELDS
             .iter()

@@ -285,3 +285,30 @@ fn block_constructors_match_the_documented_shapes() {
         block(2, 1)
     );
 }
+
+/// A NaN given to a number setter is refused until the setter gets a finite value.
+#[test]
+fn a_number_setter_given_nan_is_refused_until_corrected() {
+    let params = MessageParams::new("m", 8).message(MessageParam::user("Hi"));
+    let nan = params.clone().temperature(f64::NAN);
+    assert_eq!(nan.validate(), Err(ParamsError::NotFinite("temperature".into())));
+    assert_eq!(nan.clone().temperature(0.5).validate(), Ok(()));
+    let both = params.temperature(f64::NAN).top_p(f64::INFINITY).top_p(0.9);
+    assert_eq!(both.validate(), Err(ParamsError::NotFinite("temperature".into())));
+}
+
+/// The environment's exception list is kept whole, CIDR blocks and IPv6 included, when a
+/// client reads its proxies at build time.
+#[test]
+fn environment_exceptions_with_networks_are_kept() {
+    let env = |name: &str| match name {
+        "HTTPS_PROXY" => Some("http://proxy.corp:3128".to_owned()),
+        "NO_PROXY" => Some(".corp,10.0.0.0/8,[fd00::1]:8080".to_owned()),
+        _ => None,
+    };
+    let proxies = ClientConfig::new().proxies_or(env);
+    assert!(proxies.for_url("https://gw.corp/").is_none());
+    assert!(proxies.for_url("https://10.1.2.3/").is_none());
+    assert!(proxies.for_url("https://[fd00::1]/").is_none());
+    assert!(proxies.for_url("https://api.anthropic.com/").is_some());
+}

@@ -13,8 +13,9 @@
 //! inside as the session decides) and resolves to the stream once the response head is in, or
 //! to the typed error of the head. Dropping the [`MessageStream`], calling
 //! [`close`](MessageStream::close), leaving [`MessageStreamManager::with`] by any path
-//! (return, `?`, panic), or dropping the future of any method at any await point (a
-//! `tokio::select!`, a timeout, an aborted task) closes the connection promptly: an unfinished
+//! (return, `?`, panic), or dropping the future of `enter` or `with` at any await point (a
+//! `tokio::select!`, a timeout, an aborted task) closes the connection promptly (a dropped
+//! `next` or `final_message` future loses nothing and the stream stays usable): an unfinished
 //! HTTP/1.1 body is never drained and its connection never goes back to the pool; an HTTP/2
 //! stream is reset and the shared connection stays up for the others.
 //!

@@ -328,8 +328,14 @@ fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
 
 /// The core's proxy as ureq's (a `CONNECT` proxy).
 fn ureq_proxy(proxy: &Proxy) -> Result<ureq::Proxy, ureq::Error> {
+    // ureq writes `http://{host}:{port}`: an IPv6 host needs its brackets.
+    let host = if proxy.host().contains(':') {
+        format!("[{}]", proxy.host())
+    } else {
+        proxy.host().to_owned()
+    };
     let mut builder = ureq::Proxy::builder(ureq::ProxyProtocol::Http)
-        .host(proxy.host())
+        .host(&host)
         .port(proxy.port());
     if let Some((user, password)) = proxy.credentials() {
         builder = builder.username(user).password(password);
