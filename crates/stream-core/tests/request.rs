@@ -291,10 +291,16 @@ fn block_constructors_match_the_documented_shapes() {
 fn a_number_setter_given_nan_is_refused_until_corrected() {
     let params = MessageParams::new("m", 8).message(MessageParam::user("Hi"));
     let nan = params.clone().temperature(f64::NAN);
-    assert_eq!(nan.validate(), Err(ParamsError::NotFinite("temperature".into())));
+    assert_eq!(
+        nan.validate(),
+        Err(ParamsError::NotFinite("temperature".into()))
+    );
     assert_eq!(nan.clone().temperature(0.5).validate(), Ok(()));
     let both = params.temperature(f64::NAN).top_p(f64::INFINITY).top_p(0.9);
-    assert_eq!(both.validate(), Err(ParamsError::NotFinite("temperature".into())));
+    assert_eq!(
+        both.validate(),
+        Err(ParamsError::NotFinite("temperature".into()))
+    );
 }
 
 /// The environment's exception list is kept whole, CIDR blocks and IPv6 included, when a
