@@ -295,7 +295,7 @@ fn a_number_setter_given_nan_is_refused_until_corrected() {
         nan.validate(),
         Err(ParamsError::NotFinite("temperature".into()))
     );
-    assert_eq!(nan.clone().temperature(0.5).validate(), Ok(()));
+    assert_eq!(nan.temperature(0.5).validate(), Ok(()));
     let both = params.temperature(f64::NAN).top_p(f64::INFINITY).top_p(0.9);
     assert_eq!(
         both.validate(),
