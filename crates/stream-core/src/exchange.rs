@@ -355,6 +355,18 @@ impl Exchange {
             .collect()
     }
 
+    /// How many times a feed reconnected ([`Reconnect`](crate::session::Reconnect)).
+    #[must_use]
+    pub fn reconnects(&self) -> u32 {
+        self.session.reconnects()
+    }
+
+    /// The last event ID of a raw stream (`""` before any): where a reconnection resumes.
+    #[must_use]
+    pub fn last_event_id(&self) -> &str {
+        self.session.last_event_id()
+    }
+
     /// How many requests were sent.
     #[must_use]
     pub fn attempts(&self) -> u32 {

@@ -927,6 +927,48 @@ impl Decoder {
         self.done
     }
 
+    /// A decoder for the next connection of the same stream, as the `EventSource` standard
+    /// reconnects: no partial line or event of this connection, the same configuration, and
+    /// the same last event ID and reconnection time.
+    ///
+    /// ```
+    /// use stream_core::sse::Decoder;
+    ///
+    /// let mut decoder = Decoder::new();
+    /// decoder.feed(&b"retry: 500\nid: 7\ndata: seven\n\ndata: cut sh"[..]);
+    /// while decoder.next_event()?.is_some() {}
+    /// let mut next = decoder.reconnected();
+    /// assert_eq!((next.last_event_id(), next.reconnection_time()), ("7", Some(500)));
+    /// next.feed(&b"data: eight\n\n"[..]);
+    /// assert_eq!(next.next_event()?.map(|e| e.data().to_owned()).as_deref(), Some("eight"));
+    /// # Ok::<(), stream_core::sse::SseError>(())
+    /// ```
+    #[must_use]
+    pub fn reconnected(&self) -> Self {
+        let mut next = Self::with_config(self.config.clone());
+        next.builder.last_event_id = self.builder.last_event_id.clone();
+        next.builder.reconnection_time = self.builder.reconnection_time;
+        next
+    }
+
+    /// Starts with this last event ID (a feed resumed from an ID known beforehand); a NUL
+    /// makes it empty, as it makes an `id` field ignored.
+    ///
+    /// ```
+    /// use stream_core::sse::Decoder;
+    ///
+    /// assert_eq!(Decoder::new().with_last_event_id("41").last_event_id(), "41");
+    /// ```
+    #[must_use]
+    pub fn with_last_event_id(mut self, id: &str) -> Self {
+        self.builder.last_event_id = if id.contains('\0') {
+            ByteString::new()
+        } else {
+            ByteString::from(id)
+        };
+        self
+    }
+
     /// The last event ID buffer: the value of the last valid `id` field so far (`""` if none).
     #[must_use]
     pub fn last_event_id(&self) -> &str {

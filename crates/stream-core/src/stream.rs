@@ -61,7 +61,7 @@ use crate::Error;
 use crate::exchange::{Exchange, Step, Until};
 use crate::messages::{Delta, Message, StreamEvent};
 use crate::request::{ClientConfig, MessageParams, ParamsError, Request, RequestOptions};
-use crate::session::{AttemptId, Session, TransportErrorKind};
+use crate::session::{AttemptId, Reconnect, Session, TransportErrorKind};
 use crate::sse;
 
 /// The IO of a blocking transport. [`Blocking`] drives an exchange with it.
@@ -444,6 +444,34 @@ impl<M> SseStreamManager<M> {
     /// ```
     pub fn options(mut self, options: &RequestOptions) -> Self {
         self.session.set_options(options);
+        self
+    }
+
+    /// Reconnects after the connection ends or fails, resuming with `Last-Event-ID`, as the
+    /// `EventSource` standard does (see [`Reconnect`]): for feeds. The stream then ends only at
+    /// a 204, a failure the policy does not retry, its limits, or when dropped.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stream_core::request::{ClientConfig, Request};
+    /// use stream_core::session::Reconnect;
+    /// use stream_core::stream::{Blocking, Replay, SseStreamManager};
+    ///
+    /// // Two connections, then "no content": the feed is over.
+    /// let io = Replay::new()
+    ///     .sse("retry: 100\nid: 1\ndata: one\n\n")
+    ///     .sse("id: 2\ndata: two\n\n")
+    ///     .respond(204, &[], "");
+    /// let request = Request::new("GET", "http://feed.test/events");
+    /// let feed = SseStreamManager::new(&ClientConfig::new(), request, Blocking(io))
+    ///     .reconnect(Reconnect::new())
+    ///     .enter()?;
+    /// let data: Vec<String> = feed.map(|e| e.map(|e| e.data().to_owned())).collect::<Result<_, _>>()?;
+    /// assert_eq!(data, ["one", "two"]);
+    /// # Ok::<(), stream_core::Error>(())
+    /// ```
+    pub fn reconnect(mut self, reconnect: Reconnect) -> Self {
+        self.session.set_reconnect(reconnect);
         self
     }
 }

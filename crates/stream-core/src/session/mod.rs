@@ -117,6 +117,7 @@ use crate::request::{ClientConfig, MessageParams, ParamsError, Request, RequestO
 use crate::sse::Decoder;
 
 mod error;
+mod reconnect;
 mod retry;
 
 use error::accumulate_error;
@@ -124,6 +125,7 @@ pub use error::{
     ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, SessionError,
     TransportErrorKind,
 };
+pub use reconnect::Reconnect;
 use retry::Reason;
 
 /// Which attempt an input or output is about. Attempts are numbered from 0.
@@ -253,6 +255,14 @@ pub struct Session {
     rng: u64,
     /// The `now` of the latest input: decisions taken while draining outputs count from it.
     now: Duration,
+    /// Reconnection of a raw stream (a feed), when asked for.
+    reconnect: Option<Reconnect>,
+    /// A response of this stream started (a 2xx `text/event-stream`): from then on a feed
+    /// reconnects instead of retrying.
+    streamed: bool,
+    /// Reconnections made, and those in a row that brought no event.
+    reconnects: u32,
+    failures_in_row: u32,
 }
 
 impl Session {
@@ -313,6 +323,10 @@ impl Session {
             request_id: None,
             rng: 0x9E37_79B9_7F4A_7C15,
             now: Duration::ZERO,
+            reconnect: None,
+            streamed: false,
+            reconnects: 0,
+            failures_in_row: 0,
         }
     }
 
@@ -496,12 +510,21 @@ impl Session {
             "response head"
         );
         self.idle_deadline = Some(now + self.config.timeouts.idle);
+        if status == 204 && self.reconnect.is_some() {
+            // "No content": the feed is over for good.
+            self.outputs.push_back(Output::DropConnection { attempt });
+            self.state = State::Done;
+            self.idle_deadline = None;
+            self.outputs.push_back(Output::Ended);
+            return;
+        }
         if (200..300).contains(&status) {
             let content_type = self.header("content-type").unwrap_or("").to_string();
             if content_type
                 .to_ascii_lowercase()
                 .starts_with("text/event-stream")
             {
+                self.streamed = true;
                 self.state = State::Streaming {
                     attempt,
                     ended: false,
@@ -517,7 +540,12 @@ impl Session {
         }
         if self.status_is_retryable(status) {
             let asked = self.retry_after();
-            if let Some(delay) = self.next_retry(now, asked) {
+            if self.reconnects_now() {
+                if let Some(delay) = self.reconnect_delay(asked) {
+                    self.reconnect(attempt, now, delay, Reason::Status(status));
+                    return;
+                }
+            } else if let Some(delay) = self.next_retry(now, asked) {
                 self.retry(attempt, now, delay, Reason::Status(status));
                 return;
             }
@@ -592,6 +620,14 @@ impl Session {
         match self.state {
             State::ErrorBody { .. } => self.fail_with_body(),
             State::Connecting { .. } | State::Streaming { .. }
+                if kind != TransportErrorKind::Tls && self.reconnects_now() =>
+            {
+                match self.reconnect_delay(None) {
+                    Some(delay) => self.reconnect(attempt, now, delay, Reason::Transport(kind)),
+                    None => self.fail(error),
+                }
+            }
+            State::Connecting { .. } | State::Streaming { .. }
                 if kind != TransportErrorKind::Tls =>
             {
                 match self.next_retry(now, None) {
@@ -615,6 +651,15 @@ impl Session {
         }
         match self.state {
             State::Backoff { until } if now >= until => self.send(now),
+            State::Connecting { attempt, deadline } if now >= deadline && self.reconnects_now() => {
+                match self.reconnect_delay(None) {
+                    Some(delay) => {
+                        let reason = Reason::Deadline(Deadline::ResponseHead);
+                        self.reconnect(attempt, now, delay, reason);
+                    }
+                    None => self.fail(ErrorKind::Timeout(Deadline::ResponseHead)),
+                }
+            }
             State::Connecting { attempt, deadline } if now >= deadline => {
                 match self.next_retry(now, None) {
                     Some(delay) => {
@@ -626,6 +671,17 @@ impl Session {
                         );
                     }
                     None => self.fail(ErrorKind::Timeout(Deadline::ResponseHead)),
+                }
+            }
+            State::Streaming {
+                attempt,
+                ended: false,
+            } if self.idle_deadline.is_some_and(|d| now >= d) && self.reconnects_now() => {
+                match self.reconnect_delay(None) {
+                    Some(delay) => {
+                        self.reconnect(attempt, now, delay, Reason::Deadline(Deadline::Idle));
+                    }
+                    None => self.fail(ErrorKind::Timeout(Deadline::Idle)),
                 }
             }
             State::Streaming {
@@ -780,6 +836,9 @@ impl Session {
             );
         }
         self.delivered |= delivers;
+        if delivers {
+            self.failures_in_row = 0;
+        }
         self.handed_out = true;
         self.events += 1;
     }
@@ -821,7 +880,19 @@ impl Session {
         let attempt = AttemptId(self.attempts);
         let request = match &self.what {
             What::Messages(body) => self.config.request_with_body(body.clone(), self.attempts),
-            What::Raw(request) => request.clone(),
+            What::Raw(request) => {
+                let mut request = request.clone();
+                let id = self.decoder.last_event_id();
+                if self.reconnect.is_some() && !id.is_empty() {
+                    request
+                        .headers
+                        .retain(|(n, _)| !n.eq_ignore_ascii_case("last-event-id"));
+                    request
+                        .headers
+                        .push(("last-event-id".to_string(), id.to_string()));
+                }
+                request
+            }
         };
         self.attempts += 1;
         self.status = None;
@@ -837,6 +908,12 @@ impl Session {
 
     fn end_of_stream(&mut self, attempt: AttemptId) {
         if matches!(self.what, What::Raw(_)) {
+            if self.reconnects_now()
+                && let Some(delay) = self.reconnect_delay(None)
+            {
+                self.reconnect(attempt, self.now, delay, Reason::Dropped);
+                return;
+            }
             trace!(
                 debug,
                 attempts = self.attempts,

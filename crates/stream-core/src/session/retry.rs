@@ -20,6 +20,8 @@ pub(super) enum Reason {
     ErrorEvent,
     /// The body ended before any output.
     EarlyEnd,
+    /// A feed's connection ended.
+    Dropped,
 }
 
 impl fmt::Display for Reason {
@@ -30,6 +32,7 @@ impl fmt::Display for Reason {
             Self::Deadline(deadline) => write!(f, "{deadline:?} deadline"),
             Self::ErrorEvent => f.write_str("error event before any output"),
             Self::EarlyEnd => f.write_str("the body ended before any output"),
+            Self::Dropped => f.write_str("the connection ended"),
         }
     }
 }
