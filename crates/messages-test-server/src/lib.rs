@@ -55,6 +55,7 @@
 
 mod answer;
 mod body;
+mod feed;
 mod generate;
 mod proxy;
 mod record;
@@ -64,6 +65,7 @@ mod stream;
 mod tls;
 mod validate;
 
+pub use feed::Feed;
 pub use generate::Generate;
 pub use proxy::{Connect, ForwardProxy, ForwardProxyBuilder};
 pub use record::{ClosedBy, ConnectionRecord, HttpVersions, Observed, RequestRecord};

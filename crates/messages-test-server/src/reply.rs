@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 
+use crate::feed::Feed;
 use crate::generate::Generate;
 
 /// The reply to one request. Build one with a constructor, refine it with the builder
@@ -58,6 +59,7 @@ pub(crate) enum Source {
     Recorded(Bytes),
     Generated(Generate),
     Answer,
+    Feed(Feed),
 }
 
 /// A fault injected into a streamed reply. Faults compose: give a reply several, and each
@@ -169,6 +171,19 @@ impl Reply {
     /// ```
     pub fn answer() -> Self {
         Self::with_kind(Kind::Stream(Source::Answer))
+    }
+
+    /// Serves a resumable event feed (see [`Feed`]): for `EventSource`-style clients, which
+    /// send a `GET` with `Last-Event-ID`. The request is not checked as a Messages request.
+    ///
+    /// ```
+    /// use messages_test_server::{Feed, Reply};
+    ///
+    /// let reply = Reply::feed(Feed::new(100).drop_every(25));
+    /// # let _ = reply;
+    /// ```
+    pub fn feed(feed: Feed) -> Self {
+        Self::with_kind(Kind::Stream(Source::Feed(feed))).skip_validation()
     }
 
     /// Answers with an API error of this status: the API's error JSON with the error type the

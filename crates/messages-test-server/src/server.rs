@@ -22,7 +22,7 @@ use crate::record::{
     Abort, ClosedBy, ConnControl, ConnectionRecord, HttpVersions, Observed, RequestRecord, Shared,
     State,
 };
-use crate::reply::{Kind, Reply};
+use crate::reply::{Kind, Reply, Source};
 use crate::stream::produce;
 use crate::validate;
 
@@ -566,6 +566,11 @@ async fn handle(
             "Request exceeds the maximum allowed size",
         );
     };
+    let last_event_id = parts
+        .headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let model = if reply.validate {
         match validate::check(
             &parts,
@@ -590,10 +595,18 @@ async fn handle(
             ResponseBody::full(page.clone(), Arc::clone(&shared), index),
         ),
         Kind::Silence => std::future::pending().await,
+        Kind::Stream(Source::Feed(feed)) if feed.first(last_event_id.as_deref()) > feed.total => {
+            // Every event was delivered: the feed is over.
+            respond(
+                StatusCode::NO_CONTENT,
+                "text/event-stream",
+                ResponseBody::full(bytes::Bytes::new(), Arc::clone(&shared), index),
+            )
+        }
         Kind::Stream(source) => {
             // Capacity 1: the producer is never more than one chunk ahead of the socket.
             let (tx, rx) = mpsc::channel(1);
-            let events = crate::stream::events(source, &model, &body);
+            let events = crate::stream::events(source, &model, &body, last_event_id.as_deref());
             tokio::spawn(produce(events, reply.clone(), tx, control));
             let mut response = respond(
                 StatusCode::OK,

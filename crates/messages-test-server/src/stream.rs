@@ -30,8 +30,17 @@ pub(crate) enum Events {
     Generated(Box<GeneratedEvents>),
 }
 
-pub(crate) fn events(source: &Source, model: &str, request: &[u8]) -> Events {
+pub(crate) fn events(
+    source: &Source,
+    model: &str,
+    request: &[u8],
+    last_event_id: Option<&str>,
+) -> Events {
     match source {
+        Source::Feed(feed) => Events::Recorded {
+            bytes: feed.body(feed.first(last_event_id)),
+            at: 0,
+        },
         Source::Answer => Events::Recorded {
             bytes: crate::answer::stream(&serde_json::from_slice(request).unwrap_or_default()),
             at: 0,

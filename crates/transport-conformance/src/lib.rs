@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use stream_core::Error;
 use stream_core::messages::{Message, StreamEvent};
 use stream_core::request::{ClientConfig, MessageParams, Request, RequestOptions};
-use stream_core::session::SessionError;
+use stream_core::session::{Reconnect, SessionError};
 use stream_core::sse::Event as SseEvent;
 
 /// How a scenario reads a stream and leaves it.
@@ -145,6 +145,8 @@ pub struct SseRun {
     pub error: Option<Error>,
     /// When the scope was left.
     pub exited_at: Option<Instant>,
+    /// How many times the stream reconnected.
+    pub reconnects: u32,
 }
 
 /// How a transport runs the scenarios. Implementations are small: they translate each
@@ -181,10 +183,11 @@ pub trait Runner {
         options: &RequestOptions,
     ) -> Run;
 
-    /// The same for a raw SSE stream of `request`.
+    /// The same for a raw SSE stream of `request`, reconnecting as `reconnect` says.
     fn run_sse(
         client: &Self::Client,
         request: Request,
+        reconnect: Option<&Reconnect>,
         exit: Exit,
         between: &mut dyn FnMut(),
     ) -> SseRun;
@@ -228,6 +231,7 @@ macro_rules! conformance_suite {
             exits_at_random_points_close_at_once,
             secrets_never_appear_in_errors,
             proxies_tunnel_every_request_the_core_names,
+            a_feed_reconnects_with_last_event_id_and_loses_nothing,
         );
     };
     (@each $runner:ty; $($name:ident,)*) => {

@@ -10,11 +10,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use messages_test_server::{Chunking, ClosedBy, Fault, ForwardProxy, Generate, Reply, Server};
+use messages_test_server::{
+    Chunking, ClosedBy, Fault, Feed, ForwardProxy, Generate, Reply, Server,
+};
 use stream_core::proxy::{Proxies, Proxy};
 use stream_core::request::{
     ClientConfig, MessageParam, MessageParams, Request, RequestOptions, RetryPolicy, Timeouts,
 };
+use stream_core::session::Reconnect;
 use stream_core::session::{
     ApiErrorKind, Deadline, ErrorKind, ProtocolError, SessionError, TransportErrorKind,
 };
@@ -683,7 +686,7 @@ pub fn a_raw_sse_stream_from_any_endpoint<R: Runner>() {
         .body(Vec::new())
         .unwrap()
         .into();
-    let run = R::run_sse(&client, request, Exit::Drain, &mut || {
+    let run = R::run_sse(&client, request, None, Exit::Drain, &mut || {
         assert_eq!(server.connection_count(), 0, "nothing before enter");
     });
     assert_eq!(run.status, Some(200));
@@ -717,14 +720,14 @@ pub fn a_raw_sse_stream_from_any_endpoint<R: Runner>() {
     server.enqueue(raw().fault(Fault::StallAfterEvents(2)));
     let client = R::client(config(&server), None);
     let request = Request::new("GET", format!("{}/events", server.base_url()));
-    let run = R::run_sse(&client, request, Exit::DropAfter(1), &mut || {});
+    let run = R::run_sse(&client, request, None, Exit::DropAfter(1), &mut || {});
     assert_eq!(run.events.len(), 1);
     assert_closed_within_limit(&server, run.exited_at.unwrap());
 
     let server = Server::start();
     let client = R::client(config(&server), None);
     let request = Request::new("GET", format!("{}/missing", server.base_url()));
-    let run = R::run_sse(&client, request, Exit::Drain, &mut || {});
+    let run = R::run_sse(&client, request, None, Exit::Drain, &mut || {});
     let error = run.enter_error.expect("an error at enter");
     assert!(
         matches!(&error.session_error().unwrap().kind, ErrorKind::Api(api) if api.status == 404)
@@ -1123,4 +1126,88 @@ pub fn proxies_tunnel_every_request_the_core_names<R: Runner>() {
         1,
         "only the first stream reached the server"
     );
+}
+
+/// A feed across drops: a resumable feed of 25 events that ends each response after 10, with
+/// `retry: 150`, read with reconnection on. Every event arrives once, in order; each
+/// reconnection sends `last-event-id` and waits the `retry:` time; the 204 after the last event
+/// ends the stream cleanly. A feed that keeps failing stops at `max_attempts`.
+pub fn a_feed_reconnects_with_last_event_id_and_loses_nothing<R: Runner>() {
+    let server = Server::builder()
+        .default_reply(Reply::feed(Feed::new(25).drop_every(10).retry_ms(150)))
+        .start();
+    let client = R::client(config(&server), None);
+    let request = Request::new("GET", format!("{}/feed", server.base_url()))
+        .with_header("accept", "text/event-stream");
+    let started = Instant::now();
+    let policy = Reconnect::new().delay(Duration::from_secs(5));
+    let run = R::run_sse(
+        &client,
+        request.clone(),
+        Some(&policy),
+        Exit::Drain,
+        &mut || {},
+    );
+    let elapsed = started.elapsed();
+    assert!(run.error.is_none(), "{:?}", run.error);
+    let ids: Vec<&str> = run.events.iter().map(|e| e.id()).collect();
+    let expected: Vec<String> = (1..=25).map(|n| n.to_string()).collect();
+    assert_eq!(ids, expected, "nothing lost, nothing repeated");
+    assert_eq!(run.reconnects, 3);
+    let sent: Vec<Option<String>> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("last-event-id").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            None,
+            Some("10".into()),
+            Some("20".into()),
+            Some("25".into())
+        ]
+    );
+    eprintln!("feed of 25 across 3 drops: ids {ids:?}, {elapsed:?}");
+    // Three waits of `retry: 150` (not the policy's 5 s).
+    assert!(elapsed >= Duration::from_millis(450), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+
+    // A feed resumed from a known ID starts after it.
+    let resumed = request.with_header("last-event-id", "22");
+    let run = R::run_sse(&client, resumed, Some(&policy), Exit::Drain, &mut || {});
+    let ids: Vec<&str> = run.events.iter().map(|e| e.id()).collect();
+    assert_eq!(ids, ["23", "24", "25"]);
+
+    // A server that fails every reconnection: the limit holds, with the cause.
+    let failing = Server::builder()
+        .default_reply(Reply::feed(Feed::new(100).drop_every(2)))
+        .start();
+    failing
+        .enqueue(Reply::feed(Feed::new(100).drop_every(2)))
+        .enqueue(Reply::error(503).skip_validation())
+        .enqueue(Reply::error(503).skip_validation())
+        .enqueue(Reply::error(503).skip_validation());
+    let request = Request::new("GET", format!("{}/feed", failing.base_url()));
+    let policy = Reconnect::new()
+        .delay(Duration::from_millis(20))
+        .max_attempts(2);
+    let run = R::run_sse(
+        &R::client(config(&failing), None),
+        request,
+        Some(&policy),
+        Exit::Drain,
+        &mut || {},
+    );
+    assert_eq!(run.events.len(), 2);
+    let error = run
+        .error
+        .as_ref()
+        .and_then(|e| e.session_error())
+        .expect("the limit ends the feed");
+    assert!(
+        matches!(&error.kind, ErrorKind::Api(api) if api.status == 503),
+        "{error}"
+    );
+    assert_eq!(failing.request_count(), 3, "one stream, then two attempts");
 }

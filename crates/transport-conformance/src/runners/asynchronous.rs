@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use stream_core::Error;
 use stream_core::messages::Message;
 use stream_core::request::{ClientConfig, MessageParams, Request, RequestOptions};
+use stream_core::session::Reconnect;
 use tokio::runtime::Runtime;
 use transport_hyper::{Client, MessageStream};
 
@@ -192,9 +193,18 @@ impl Runner for Async {
         run
     }
 
-    fn run_sse(client: &Client, request: Request, exit: Exit, between: &mut dyn FnMut()) -> SseRun {
+    fn run_sse(
+        client: &Client,
+        request: Request,
+        reconnect: Option<&Reconnect>,
+        exit: Exit,
+        between: &mut dyn FnMut(),
+    ) -> SseRun {
         let mut run = SseRun::default();
-        let manager = client.sse(request);
+        let mut manager = client.sse(request);
+        if let Some(reconnect) = reconnect {
+            manager = manager.reconnect(reconnect.clone());
+        }
         between();
         runtime().block_on(async {
             let mut stream = match manager.enter().await {
@@ -221,6 +231,7 @@ impl Runner for Async {
                 }
             }
             run.exited_at = Some(Instant::now());
+            run.reconnects = stream.reconnects();
             drop(stream);
         });
         run

@@ -6,6 +6,7 @@ use std::time::Instant;
 use stream_core::Error;
 use stream_core::messages::Message;
 use stream_core::request::{ClientConfig, MessageParams, Request, RequestOptions};
+use stream_core::session::Reconnect;
 use transport_ureq::{Client, MessageStream};
 
 use crate::{Exit, Run, Runner, SseRun};
@@ -140,9 +141,18 @@ impl Runner for Blocking {
         run
     }
 
-    fn run_sse(client: &Client, request: Request, exit: Exit, between: &mut dyn FnMut()) -> SseRun {
+    fn run_sse(
+        client: &Client,
+        request: Request,
+        reconnect: Option<&Reconnect>,
+        exit: Exit,
+        between: &mut dyn FnMut(),
+    ) -> SseRun {
         let mut run = SseRun::default();
-        let manager = client.sse(request);
+        let mut manager = client.sse(request);
+        if let Some(reconnect) = reconnect {
+            manager = manager.reconnect(reconnect.clone());
+        }
         between();
         let mut stream = match manager.enter() {
             Ok(stream) => stream,
@@ -168,6 +178,7 @@ impl Runner for Blocking {
             }
         }
         run.exited_at = Some(Instant::now());
+        run.reconnects = stream.reconnects();
         drop(stream);
         run
     }
