@@ -64,8 +64,8 @@ pub use stream_core::request::{
     RequestOptions, RetryPolicy, Role, Secret, System, Thinking, Timeouts, Tool, ToolChoice,
 };
 pub use stream_core::session::{
-    ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, SessionError,
-    TransportErrorKind,
+    ApiError, ApiErrorKind, CallerError, Deadline, ErrorKind, ProtocolError, Reconnect,
+    SessionError, TransportErrorKind,
 };
 pub use stream_core::sse::Event as SseEvent;
 

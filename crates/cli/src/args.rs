@@ -26,7 +26,9 @@ Examples:
   anthropic-stream --json \"Hi\" > events.ndjson
   anthropic-stream --replay recorded.sse --final
   anthropic-stream decode < stream.sse
-  anthropic-stream serve --port 8080 --fault status=529*2";
+  anthropic-stream serve --port 8080 --fault status=529*2
+  anthropic-stream serve --port 8080 --feed 30 --drop-every 10 --retry-ms 500
+  anthropic-stream sse --reconnect http://127.0.0.1:8080/feed";
 
 /// Stream a Claude reply to the terminal as it arrives (Anthropic Messages API over
 /// Server-Sent Events).
@@ -51,7 +53,34 @@ pub(crate) enum Command {
     Accumulate,
     /// Run the local Messages server in the foreground, to try other clients against it.
     Serve(ServeArgs),
+    /// Connect to any SSE endpoint and print one JSON object per event (the `decode`
+    /// format), optionally reconnecting as an `EventSource` does.
+    #[command(after_help = SSE_AFTER_HELP)]
+    Sse(SseArgs),
 }
+
+const SSE_AFTER_HELP: &str = "\
+The request carries `accept: text/event-stream` unless -H sets another; with --data and no
+content-type header, a body that is JSON is sent as `application/json`. No API key is sent.
+
+With --reconnect, a connection that ends or fails after the response started is made again
+after the reconnection time (the stream's `retry:`, else --reconnect-delay; doubled, with
+jitter, for each further attempt in a row without an event, up to 30 s), with `last-event-id`
+set to the last event ID; a 204 ends the feed. 408, 429 and 5xx are retried; other statuses end
+it. See docs/feeds.md.
+
+Exit status:
+  0    the server ended the stream (or a 204 ended the feed, or --max-events were printed)
+  1    an error status from the server
+  2    usage error
+  3    transport failure or deadline
+  4    protocol error (not text/event-stream, a line over the limit)
+  130  interrupted (Ctrl-C)
+
+Examples:
+  anthropic-stream sse https://stream.wikimedia.org/v2/stream/recentchange --max-events 5
+  anthropic-stream sse --reconnect --last-event-id 41 http://127.0.0.1:8080/feed
+  anthropic-stream sse -X POST -H 'authorization: Bearer $TOKEN' -d @body.json https://gateway/v1/chat/completions";
 
 /// Which transport streams the reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -161,4 +190,63 @@ pub(crate) struct ServeArgs {
     /// Require a credential (x-api-key or Authorization: Bearer) on every request.
     #[arg(long)]
     pub(crate) require_auth: bool,
+    /// Serve a resumable event feed of N events on every path instead (ids 1..N, `event:
+    /// tick`, resumed after `last-event-id`, 204 once all were delivered).
+    #[arg(long, value_name = "N", conflicts_with = "replay")]
+    pub(crate) feed: Option<u64>,
+    /// With --feed: end each response after K events (the client reconnects).
+    #[arg(long, value_name = "K", requires = "feed")]
+    pub(crate) drop_every: Option<u64>,
+    /// With --feed: start each response with `retry: MS`.
+    #[arg(long, value_name = "MS", requires = "feed")]
+    pub(crate) retry_ms: Option<u64>,
+}
+
+/// Reading any SSE endpoint.
+#[derive(Debug, Args)]
+pub(crate) struct SseArgs {
+    /// The endpoint's URL.
+    pub(crate) url: String,
+    /// The request method [default: GET, or POST with --data].
+    #[arg(short = 'X', long, value_name = "METHOD")]
+    pub(crate) method: Option<String>,
+    /// A request header, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
+    /// The request body; @FILE reads it from a file, @- from standard input.
+    #[arg(short = 'd', long, value_name = "BODY|@FILE")]
+    pub(crate) data: Option<String>,
+    /// Reconnect after the connection ends or fails, resuming with `last-event-id`.
+    #[arg(long)]
+    pub(crate) reconnect: bool,
+    /// With --reconnect: the reconnection time until the stream sends `retry:`, in seconds
+    /// [default: 3].
+    #[arg(long, value_name = "SECONDS", requires = "reconnect")]
+    pub(crate) reconnect_delay: Option<f64>,
+    /// With --reconnect: give up after this many attempts in a row that bring no event
+    /// [default: no limit].
+    #[arg(long, value_name = "N", requires = "reconnect")]
+    pub(crate) max_attempts: Option<u32>,
+    /// Resume after this event ID (sent as `last-event-id`).
+    #[arg(long, value_name = "ID")]
+    pub(crate) last_event_id: Option<String>,
+    /// Stop after N events (exit 0).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_events: Option<u64>,
+    /// The transport.
+    #[arg(long, value_enum, default_value_t = Transport::Hyper)]
+    pub(crate) transport: Transport,
+    /// The total deadline, in seconds, reconnections included [default: none].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) timeout: Option<f64>,
+    /// The longest silence of the server, in seconds [default: 90].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) idle_timeout: Option<f64>,
+    /// Retries of the first request (408, 409, 429, 5xx, connection errors) [default: 2].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_retries: Option<u32>,
+    /// Print the summary line (events, reconnections, last event ID, elapsed time) on standard
+    /// error even when it is not a terminal.
+    #[arg(long)]
+    pub(crate) stats: bool,
 }

@@ -8,6 +8,7 @@
 mod args;
 mod contract;
 mod serve;
+mod sse;
 mod stream;
 
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         Some(Command::Decode) => contract::decode(),
         Some(Command::Accumulate) => contract::accumulate(),
         Some(Command::Serve(args)) => serve::run(&args),
+        Some(Command::Sse(args)) => sse::run(&args),
         None => stream::run(&cli.stream),
     };
     ExitCode::from(code)
@@ -47,4 +49,35 @@ fn main() -> ExitCode {
 pub(crate) fn usage(message: &str) -> u8 {
     eprintln!("anthropic-stream: {message}");
     exit::USAGE
+}
+
+/// Runs `work` on a multi-threaded runtime until it ends or Ctrl-C; returns its exit status.
+pub(crate) fn run_until_interrupted(work: impl Future<Output = u8> + Send + 'static) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("anthropic-stream: cannot start the async runtime: {err}");
+            return exit::TRANSPORT;
+        }
+    };
+    runtime.block_on(async move {
+        tokio::select! {
+            code = work => code,
+            _ = tokio::signal::ctrl_c() => interrupted(),
+        }
+    })
+}
+
+/// Ends the process on Ctrl-C. An async stream (and its connection) was dropped with the work
+/// it belonged to; a blocking read in progress cannot be interrupted, so the process ends and
+/// the system closes its sockets at once.
+#[allow(clippy::exit)]
+fn interrupted() -> ! {
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    eprintln!("\nanthropic-stream: interrupted");
+    std::process::exit(i32::from(exit::INTERRUPTED))
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use messages_test_server::{Fault, Reply, Server};
+use messages_test_server::{Fault, Feed, Reply, Server};
 
 use crate::args::ServeArgs;
 use crate::{exit, usage};
@@ -34,10 +34,17 @@ pub(crate) fn run(args: &ServeArgs) -> u8 {
     }
     println!("{}", server.base_url());
     let _ = std::io::stdout().flush();
-    eprintln!(
-        "anthropic-stream serve: the Messages API at {} (POST /v1/messages); Ctrl-C stops it",
-        server.messages_url()
-    );
+    if args.feed.is_some() {
+        eprintln!(
+            "anthropic-stream serve: a resumable event feed at {}/feed (any path); Ctrl-C stops it",
+            server.base_url()
+        );
+    } else {
+        eprintln!(
+            "anthropic-stream serve: the Messages API at {} (POST /v1/messages); Ctrl-C stops it",
+            server.messages_url()
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -60,10 +67,20 @@ type Script = (Reply, Option<(Reply, usize)>);
 
 /// The default reply with its faults, and the reply for the first requests (`status=CODE*K`).
 fn replies(args: &ServeArgs) -> Result<Script, u8> {
-    let mut reply = match &args.replay {
-        Some(file) => Reply::recorded_file(file)
+    let mut reply = match (&args.replay, args.feed) {
+        (Some(file), _) => Reply::recorded_file(file)
             .map_err(|err| usage(&format!("cannot read {}: {err}", file.display())))?,
-        None => Reply::answer(),
+        (None, Some(total)) => {
+            let mut feed = Feed::new(total);
+            if let Some(events) = args.drop_every {
+                feed = feed.drop_every(events);
+            }
+            if let Some(ms) = args.retry_ms {
+                feed = feed.retry_ms(ms);
+            }
+            Reply::feed(feed)
+        }
+        (None, None) => Reply::answer(),
     };
     let mut first = None;
     let mut retry_after = None;

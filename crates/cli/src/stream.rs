@@ -31,44 +31,17 @@ pub(crate) fn run(args: &StreamArgs) -> u8 {
         Err(code) => return code,
     };
     let printer = Printer::new(args);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("anthropic-stream: cannot start the async runtime: {err}");
-            return exit::TRANSPORT;
-        }
-    };
     let transport = args.transport;
-    runtime.block_on(async move {
-        let work = async move {
-            match transport {
-                Transport::Hyper => stream_async(config, params, printer).await,
-                Transport::Ureq => {
-                    tokio::task::spawn_blocking(move || stream_blocking(config, params, printer))
-                        .await
-                        .unwrap_or(exit::TRANSPORT)
-                }
+    crate::run_until_interrupted(async move {
+        match transport {
+            Transport::Hyper => stream_async(config, params, printer).await,
+            Transport::Ureq => {
+                tokio::task::spawn_blocking(move || stream_blocking(config, params, printer))
+                    .await
+                    .unwrap_or(exit::TRANSPORT)
             }
-        };
-        tokio::select! {
-            code = work => code,
-            _ = tokio::signal::ctrl_c() => interrupted(),
         }
     })
-}
-
-/// Ends the process on Ctrl-C. The async stream (and its connection) was dropped with the
-/// work it belonged to; a blocking read in progress cannot be interrupted, so the process ends
-/// and the system closes its sockets at once.
-#[allow(clippy::exit)]
-fn interrupted() -> ! {
-    let _ = std::io::stdout().flush();
-    eprintln!("\nanthropic-stream: interrupted");
-    std::process::exit(i32::from(exit::INTERRUPTED))
 }
 
 async fn stream_async(config: ClientConfig, params: MessageParams, mut printer: Printer) -> u8 {
@@ -212,39 +185,55 @@ fn connection_options(mut config: ClientConfig, args: &StreamArgs) -> Result<Cli
         config = config.beta(beta.clone());
     }
     for header in &args.headers {
-        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-        let Some((name, value)) = header
-            .split_once(':')
-            .filter(|(name, _)| !name.trim().is_empty() && name.trim().chars().all(token))
-        else {
-            return Err(usage(&format!("--header {header:?} is not 'Name: value'")));
-        };
-        config = config.header(name.trim().to_ascii_lowercase(), value.trim());
+        let (name, value) = header_arg(header)?;
+        config = config.header(name, value);
     }
     if let Some(version) = &args.api_version {
         config.api_version.clone_from(version);
     }
-    let seconds = |value: f64, option: &str| {
-        // At most a year: any longer is no deadline, and would overflow the clock's arithmetic.
-        Duration::try_from_secs_f64(value)
-            .ok()
-            .filter(|d| !d.is_zero() && *d <= Duration::from_secs(365 * 24 * 3600))
-            .ok_or_else(|| {
-                usage(&format!(
-                    "{option} must be a positive number of seconds (at most a year)"
-                ))
-            })
-    };
-    if let Some(total) = args.timeout {
-        config.timeouts.total = Some(seconds(total, "--timeout")?);
+    deadlines(config, args.timeout, args.idle_timeout, args.max_retries)
+}
+
+/// The total and idle deadlines and the retries of the command line over a configuration.
+pub(crate) fn deadlines(
+    mut config: ClientConfig,
+    total: Option<f64>,
+    idle: Option<f64>,
+    max_retries: Option<u32>,
+) -> Result<ClientConfig, u8> {
+    if let Some(total) = total {
+        config.timeouts.total = Some(duration_arg(total, "--timeout")?);
     }
-    if let Some(idle) = args.idle_timeout {
-        config.timeouts.idle = seconds(idle, "--idle-timeout")?;
+    if let Some(idle) = idle {
+        config.timeouts.idle = duration_arg(idle, "--idle-timeout")?;
     }
-    if let Some(retries) = args.max_retries {
+    if let Some(retries) = max_retries {
         config = config.max_retries(retries);
     }
     Ok(config)
+}
+
+/// A duration option in seconds: positive and at most a year (any longer is no deadline, and
+/// would overflow the clock's arithmetic).
+pub(crate) fn duration_arg(value: f64, option: &str) -> Result<Duration, u8> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(365 * 24 * 3600))
+        .ok_or_else(|| {
+            usage(&format!(
+                "{option} must be a positive number of seconds (at most a year)"
+            ))
+        })
+}
+
+/// A `-H 'Name: value'` option: the name (a token, in lower case) and the trimmed value.
+pub(crate) fn header_arg(header: &str) -> Result<(String, String), u8> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    header
+        .split_once(':')
+        .filter(|(name, _)| !name.trim().is_empty() && name.trim().chars().all(token))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .ok_or_else(|| usage(&format!("--header {header:?} is not 'Name: value'")))
 }
 
 /// The configuration: a replay or the built-in server when asked for or when there is no
@@ -558,7 +547,7 @@ impl Printer {
     }
 }
 
-fn seconds(duration: Duration) -> String {
+pub(crate) fn seconds(duration: Duration) -> String {
     if duration < Duration::from_secs(1) {
         format!("{} ms", duration.as_millis())
     } else {
@@ -567,7 +556,7 @@ fn seconds(duration: Duration) -> String {
 }
 
 /// The exit status of an error, by class.
-fn exit_code(err: &Error) -> u8 {
+pub(crate) fn exit_code(err: &Error) -> u8 {
     match err.session_error().map(|s| &s.kind) {
         Some(ErrorKind::Api(_)) => exit::API,
         Some(ErrorKind::Protocol(_)) => exit::PROTOCOL,

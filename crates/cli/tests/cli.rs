@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anthropic_stream::ndjson;
-use messages_test_server::{Fault, Generate, Reply, Server};
+use messages_test_server::{Fault, Feed, Generate, Reply, Server};
 use serde_json::Value;
 
 const TRANSPORTS: [&str; 2] = ["hyper", "ureq"];
@@ -699,4 +699,217 @@ fn serve_answers_the_request_too() {
     let message: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(message["content"][0]["text"], "You said: “Ping”. ");
     assert_eq!(message["stop_reason"], "max_tokens");
+}
+
+/// The ids of `sse` output lines, each checked to be a `decode`-format object of the feed.
+fn feed_ids(stdout: &str) -> Vec<u64> {
+    stdout
+        .lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(event["event"], "tick", "{line}");
+            let id: u64 = event["id"].as_str().unwrap().parse().unwrap();
+            assert_eq!(event["data"], format!("{{\"n\": {id}}}"), "{line}");
+            id
+        })
+        .collect()
+}
+
+#[test]
+fn sse_reconnects_across_drops_with_last_event_id_on_both_transports() {
+    for transport in TRANSPORTS {
+        let server = Server::builder()
+            .default_reply(Reply::feed(Feed::new(25).drop_every(10).retry_ms(20)))
+            .start();
+        let url = format!("{}/feed", server.base_url());
+        let out = run(cli().args([
+            "sse",
+            "--reconnect",
+            "--stats",
+            "--transport",
+            transport,
+            &url,
+        ]));
+        assert_eq!(out.code, 0, "{transport}: {}", out.stderr);
+        assert_eq!(
+            feed_ids(&out.stdout),
+            (1..=25).collect::<Vec<_>>(),
+            "{transport}"
+        );
+        assert!(
+            out.stderr
+                .contains("[25 events · 3 reconnections · last id 25"),
+            "{transport}: {}",
+            out.stderr
+        );
+        let requests = server.requests();
+        let sent: Vec<Option<&str>> = requests.iter().map(|r| r.header("last-event-id")).collect();
+        assert_eq!(
+            sent,
+            [None, Some("10"), Some("20"), Some("25")],
+            "{transport}"
+        );
+        for request in &requests {
+            assert_eq!(request.method, "GET");
+            assert_eq!(request.header("accept"), Some("text/event-stream"));
+            assert!(request.header("x-api-key").is_none(), "no key to a feed");
+        }
+    }
+}
+
+#[test]
+fn sse_without_reconnect_ends_with_the_connection_and_resumes_from_an_id() {
+    let server = Server::builder()
+        .default_reply(Reply::feed(Feed::new(25).drop_every(10)))
+        .start();
+    let url = format!("{}/feed", server.base_url());
+    let out = run(cli().args(["sse", &url]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(feed_ids(&out.stdout), (1..=10).collect::<Vec<_>>());
+
+    let out = run(cli().args(["sse", "--last-event-id", "20", "--transport", "ureq", &url]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(feed_ids(&out.stdout), (21..=25).collect::<Vec<_>>());
+    assert_eq!(
+        server.requests().last().unwrap().header("last-event-id"),
+        Some("20")
+    );
+
+    let out = run(cli().args(["sse", "--reconnect", "--max-events", "12", &url]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(feed_ids(&out.stdout), (1..=12).collect::<Vec<_>>());
+}
+
+#[test]
+fn sse_sends_any_method_headers_and_a_body_from_a_file() {
+    let server = Server::builder()
+        .default_reply(Reply::feed(Feed::new(2)))
+        .start();
+    let url = format!("{}/v1/chat/completions?stream=1", server.base_url());
+    let body = r#"{"model": "m", "stream": true}"#;
+    let file = std::env::temp_dir().join(format!("sse-body-{}.json", std::process::id()));
+    std::fs::write(&file, body).unwrap();
+    let data = format!("@{}", file.display());
+    for transport in TRANSPORTS {
+        let out = run(cli().args([
+            "sse",
+            "-H",
+            "Authorization: Bearer t0k",
+            "-H",
+            "X-Team: search",
+            "-d",
+            &data,
+            "--transport",
+            transport,
+            &url,
+        ]));
+        assert_eq!(out.code, 0, "{transport}: {}", out.stderr);
+        assert_eq!(feed_ids(&out.stdout), [1, 2]);
+        let request = server.requests().pop().unwrap();
+        assert_eq!(request.method, "POST", "{transport}");
+        assert_eq!(request.path, "/v1/chat/completions?stream=1");
+        assert_eq!(request.header("authorization"), Some("Bearer t0k"));
+        assert_eq!(request.header("x-team"), Some("search"));
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        assert_eq!(request.body, body.as_bytes());
+    }
+    let out = run(cli().args(["sse", "-X", "PUT", "-d", "plain words", &url]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let request = server.requests().pop().unwrap();
+    assert_eq!(request.method, "PUT");
+    assert_eq!(
+        request.header("content-type"),
+        None,
+        "not JSON: no type guessed"
+    );
+    assert_eq!(request.body, "plain words".as_bytes());
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn sse_exit_codes_follow_the_error_class() {
+    for transport in TRANSPORTS {
+        let server = Server::start();
+        let url = format!("{}/feed", server.base_url());
+        server.set_default_reply(Reply::error(404));
+        let api = run(cli().args(["sse", "--transport", transport, &url]));
+        assert_eq!(api.code, 1, "{transport}: {}", api.stderr);
+
+        server.set_default_reply(Reply::html().skip_validation());
+        let protocol = run(cli().args(["sse", "--transport", transport, &url]));
+        assert_eq!(protocol.code, 4, "{transport}: {}", protocol.stderr);
+        assert!(
+            protocol.stderr.contains("wrong_content_type"),
+            "{}",
+            protocol.stderr
+        );
+
+        server.set_default_reply(Reply::feed(Feed::new(5)).fault(Fault::ResetAfterEvents(2)));
+        let transport_failure = run(cli().args(["sse", "--transport", transport, &url]));
+        assert_eq!(
+            transport_failure.code, 3,
+            "{transport}: {}",
+            transport_failure.stderr
+        );
+        assert_eq!(
+            feed_ids(&transport_failure.stdout),
+            [1, 2],
+            "what came is kept"
+        );
+
+        server.set_default_reply(Reply::silence().skip_validation());
+        let total = run(cli().args(["sse", "--timeout", "0.3", "--transport", transport, &url]));
+        assert_eq!(total.code, 3, "{transport}: {}", total.stderr);
+
+        server.set_default_reply(Reply::feed(Feed::new(5)).fault(Fault::StallAfterEvents(2)));
+        let deadline = run(cli().args([
+            "sse",
+            "--idle-timeout",
+            "0.2",
+            "--transport",
+            transport,
+            &url,
+        ]));
+        assert_eq!(feed_ids(&deadline.stdout), [1, 2], "what came is kept");
+        assert_eq!(deadline.code, 3, "{transport}: {}", deadline.stderr);
+    }
+    for args in [
+        &["sse", "--max-events", "0", "http://127.0.0.1:1/"][..],
+        &["sse", "-H", "no colon", "http://127.0.0.1:1/"],
+        &["sse", "-d", "@/no/such/file", "http://127.0.0.1:1/"],
+        &["sse", "not a url"],
+        &["sse", "--max-attempts", "2", "http://127.0.0.1:1/"],
+    ] {
+        let out = run(cli().args(args));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn serve_feed_serves_a_resumable_feed() {
+    let mut serve = cli()
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--feed",
+            "7",
+            "--drop-every",
+            "3",
+            "--retry-ms",
+            "10",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let out = run(cli().args(["sse", "--reconnect", &format!("{}/feed", url.trim())]));
+    interrupt(&serve);
+    let _ = serve.wait();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(feed_ids(&out.stdout), (1..=7).collect::<Vec<_>>());
 }
