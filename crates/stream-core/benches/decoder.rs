@@ -3,7 +3,8 @@
 //!
 //! The input is a generated Anthropic Messages stream (see `support`), about `SSE_BENCH_MIB`
 //! MiB (default 100), cut into 8 KiB chunks and, in a second group, 1460-byte chunks (one TCP
-//! segment). The chunks are cut before timing and every decoder gets the same ones. Each decoder
+//! segment); and the same stream with `x-` before every event name (`other_names`), so that no
+//! decoder can know its names beforehand. The chunks are cut before timing and every decoder gets the same ones. Each decoder
 //! produces the type and data of every event the way its API naturally does, and the benchmark
 //! consumes both (their lengths go through `black_box`). Before timing, every decoder is run
 //! once and must report the same number of events and the same type and data bytes as ours and
@@ -184,18 +185,25 @@ fn check_decoders_agree(stream: &AnthropicStream, chunks: &[Bytes], chunk_name: 
 }
 
 fn bench_decoders(c: &mut Criterion) {
-    let stream = support::generate(support::target_len_from_env(), support::SEED);
+    for (input_name, prefix) in [("", ""), ("other_names_", "x-")] {
+        let stream = support::generate_named(support::target_len_from_env(), support::SEED, prefix);
+        bench_input(c, &stream, input_name);
+    }
+}
+
+fn bench_input(c: &mut Criterion, stream: &AnthropicStream, input_name: &str) {
     let body_len = u64::try_from(stream.body.len()).expect("usize fits in u64");
     eprintln!(
-        "input: {} bytes, {} events ({} with CRLF line ends)",
+        "input {input_name}: {} bytes, {} events ({} with CRLF line ends)",
         stream.body.len(),
         stream.events,
         stream.crlf_events
     );
 
     for (chunk_len, chunk_name) in [(8 * 1024, "8KiB"), (1460, "1460B")] {
+        let chunk_name = &format!("{input_name}{chunk_name}");
         let chunks = support::split(&stream.body, chunk_len);
-        check_decoders_agree(&stream, &chunks, chunk_name);
+        check_decoders_agree(stream, &chunks, chunk_name);
 
         let candidates: Vec<(&str, DecodeFn)> = DECODERS
             .into_iter()

@@ -204,7 +204,7 @@ const PIPELINES: [(&str, Pipeline); 3] = [
 ];
 
 fn bench(c: &mut Criterion) {
-    let stream = support::generate(support::target_len_from_env(), support::SEED);
+    let stream = support::generate_named(support::target_len_from_env(), support::SEED, "");
     eprintln!(
         "input: {} bytes, {} events ({} with CRLF line ends, {} bytes of type and data)",
         stream.body.len(),

@@ -33,6 +33,23 @@ use core::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The event names of the Messages streaming API. A Messages session gives them to its decoder
+/// ([`DecoderConfig::event_types`](crate::sse::DecoderConfig::event_types)).
+///
+/// ```
+/// assert!(stream_core::messages::EVENT_TYPES.contains(&"content_block_delta"));
+/// ```
+pub const EVENT_TYPES: [&str; 8] = [
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "ping",
+    "error",
+];
+
 mod fast;
 
 /// A JSON object.

@@ -35,36 +35,45 @@
 //! # Guarantees
 //!
 //! * **Chunking does not matter.** Any split of the same bytes gives the same events and errors.
-//! * **Linear time.** Each input byte is validated and searched for a line end a small, bounded
-//!   number of times (the quick path may search a line the line loop then searches again); an
-//!   `event` line with a known name is compared rather than searched, and nothing before the
-//!   read position is rescanned when more input arrives.
+//! * **Linear time.** Each input byte is validated once and searched for a line end a small,
+//!   bounded number of times; an `event` line that repeats one of the last four names seen (or
+//!   a name given to [`DecoderConfig::event_types`]) is compared rather than searched, whatever
+//!   the names are; nothing before the read position is rescanned when more input arrives.
 //! * **Bounded memory.** A line longer than [`DecoderConfig::max_line_len`] or an event larger
 //!   than [`DecoderConfig::max_event_size`] is a typed error ([`SseError`]); the decoder then
 //!   drops that event, discards input up to the next blank line without buffering it, and goes
 //!   on ([`SseError::can_resync`]).
-//! * **Zero-copy where possible.** The complete lines of each chunk are validated as UTF-8 once
-//!   (with SIMD) and copied into one reused string, 64 KiB at a time.
-//!   [`next_event_ref`](Decoder::next_event_ref) hands out [`EventRef`]s whose strings are
-//!   `&str` slices of it: no allocation, no reference count. [`next_event`](Decoder::next_event)
-//!   hands out owned [`Event`]s whose type, data and ID are reference-counted slices of the input
-//!   chunk itself. Either way, an event with one `data` line that sits in one chunk costs no
-//!   allocation; the decoder's own buffers (for events that span chunks or have several `data`
-//!   lines) are reused from event to event.
+//! * **One validation, one copy per window, none per event.** The whole lines of each chunk are
+//!   validated as UTF-8 once (with SIMD) and copied once into a shared buffer, 64 KiB at a time
+//!   (a window). [`next_event_ref`](Decoder::next_event_ref) hands out [`EventRef`]s whose
+//!   strings are `&str` slices of it: no allocation, no reference count.
+//!   [`next_event`](Decoder::next_event) hands out owned [`Event`]s whose data shares the
+//!   window (a reference count; no copy and no second validation), whose type is the
+//!   remembered name (inline up to 23 bytes), and whose ID is a slice of the input chunk. The
+//!   window's buffer is reused for the next window when no owned event holds it, so borrowed
+//!   events allocate nothing in the steady state; the decoder's buffers for events that span
+//!   chunks or have several `data` lines are reused too.
 //! * **UTF-8.** Lossy by default (each maximal invalid subpart becomes U+FFFD, as in
 //!   [`String::from_utf8_lossy`]); [`Utf8Mode::Strict`] makes invalid input an error instead.
 //!
 //! The decoder keeps whatever has been [fed](Decoder::feed) until it is drained: feed one chunk,
 //! drain it, then feed the next, and memory stays at one chunk plus the limits, plus a copy of
 //! at most 64 KiB of the chunk being read (a long chunk is validated and copied a window at a
-//! time).
+//! time), plus the windows that owned events still hold.
+//!
+//! The decoder has one line reader (`Decoder::advance` for lines outside the window,
+//! `EventBuilder::window_lines` inside it) and one field interpreter; the quick path that
+//! reads a whole common block at once is a pre-check in front of them, with the same line-end
+//! and limit helpers. No event name is special to it.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
+use smol_str::SmolStr;
 
 /// The default for [`DecoderConfig::max_line_len`]: 16 MiB.
 pub const DEFAULT_MAX_LINE_LEN: usize = 16 * 1024 * 1024;
@@ -75,9 +84,13 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 /// A partial-line buffer that grew past this is released after use rather than kept.
 const KEEP_LINE_CAPACITY: usize = 64 * 1024;
-/// The most of a chunk validated and copied at a time: the copy is bounded whatever the
+/// The most of a chunk validated and copied into one window: the copy is bounded whatever the
 /// chunk size, and a long chunk is read a window at a time.
 const TEXT_WINDOW: usize = 64 * 1024;
+/// How many event names the decoder remembers ([`Names`]).
+const RECENT_NAMES: usize = 4;
+/// The longest event name remembered.
+const MAX_REMEMBERED_NAME: usize = 64;
 
 /// How the decoder treats bytes that are not valid UTF-8.
 ///
@@ -122,6 +135,7 @@ pub struct DecoderConfig {
     max_event_size: usize,
     utf8: Utf8Mode,
     dispatch_incomplete_at_end: bool,
+    event_types: &'static [&'static str],
 }
 
 impl Default for DecoderConfig {
@@ -139,7 +153,34 @@ impl DecoderConfig {
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
             utf8: Utf8Mode::Lossy,
             dispatch_incomplete_at_end: false,
+            event_types: &[],
         }
+    }
+
+    /// Event names the stream is expected to use (the Messages API's, say). The decoder
+    /// recognises any name that repeats whether or not it is listed; a listed name is
+    /// recognised the first time too, and an owned event of a listed type costs no reference
+    /// count for its type.
+    ///
+    /// ```
+    /// use stream_core::sse::{Decoder, DecoderConfig};
+    ///
+    /// let config = DecoderConfig::new().event_types(&["tick", "tock"]);
+    /// let mut decoder = Decoder::with_config(config);
+    /// decoder.feed("event: tick\ndata: 1\n\n");
+    /// assert_eq!(decoder.next_event()?.unwrap().event_type(), "tick");
+    /// # Ok::<(), stream_core::sse::SseError>(())
+    /// ```
+    #[must_use]
+    pub const fn event_types(mut self, names: &'static [&'static str]) -> Self {
+        self.event_types = names;
+        self
+    }
+
+    /// The event names given to [`event_types`](Self::event_types).
+    #[must_use]
+    pub const fn expected_event_types(&self) -> &'static [&'static str] {
+        self.event_types
     }
 
     /// The longest line accepted, in bytes, without its line end. A longer line is
@@ -215,7 +256,7 @@ impl DecoderConfig {
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Event {
-    event_type: ByteString,
+    event_type: SmolStr,
     data: ByteString,
     id: ByteString,
     retry: Option<u64>,
@@ -227,7 +268,7 @@ impl Event {
     #[must_use]
     pub fn new(event_type: &str, data: &str) -> Self {
         Self {
-            event_type: ByteString::from(event_type),
+            event_type: SmolStr::new(event_type),
             data: ByteString::from(data),
             id: ByteString::new(),
             retry: None,
@@ -305,7 +346,7 @@ impl Event {
     #[must_use]
     pub fn as_event_ref(&self) -> EventRef<'_> {
         EventRef {
-            event_type: &self.event_type,
+            event_type: self.event_type.as_str(),
             data: &self.data,
             id: &self.id,
             retry: self.retry,
@@ -398,7 +439,7 @@ impl<'a> EventRef<'a> {
     #[must_use]
     pub fn to_event(&self) -> Event {
         Event {
-            event_type: ByteString::from(self.event_type),
+            event_type: SmolStr::new(self.event_type),
             data: ByteString::from(self.data),
             id: ByteString::from(self.id),
             retry: self.retry,
@@ -542,10 +583,10 @@ pub struct Decoder {
     pos: usize,
     /// Stream offset of `input[0][0]`.
     consumed: u64,
-    /// The front chunk's complete lines, validated as UTF-8 once for all of them.
-    front_text: Option<ValidText>,
-    /// The buffer of the last chunk's text, for the next one.
-    spare_text: String,
+    /// The front chunk's whole lines from some position on, validated once.
+    window: Window,
+    /// The buffer of the last window, for the next one.
+    spare: String,
     lines: LineState,
     builder: EventBuilder,
     /// `finish` was called.
@@ -554,101 +595,180 @@ pub struct Decoder {
     done: bool,
 }
 
-/// The whole lines of a window of one chunk (at most [`TEXT_WINDOW`] bytes), validated as
-/// UTF-8 in one pass (with SIMD) and copied once into a string, so that the values of every
-/// line in it are `&str` slices of that copy (borrowed events) without validating each line
-/// again. Owned events take reference-counted slices of the chunk itself.
-#[derive(Debug)]
-struct ValidText {
-    text: String,
-    /// Where `text` starts in the chunk.
+/// The whole lines of a stretch of the front chunk, from `start` on (at most [`TEXT_WINDOW`]
+/// bytes, up to the last line end, and before any invalid UTF-8), validated as UTF-8 once with
+/// SIMD and copied once into a shared buffer: borrowed values are `&str` slices of it, owned
+/// values share it (a reference count, no copy and no second validation). The buffer is
+/// reclaimed for the next window when no owned event holds it, so borrowed events allocate
+/// nothing.
+#[derive(Debug, Default)]
+struct Window {
+    /// The text, padded with spaces past `len` to the buffer's capacity (so that turning the
+    /// buffer into shared bytes allocates nothing).
+    text: ByteString,
+    len: usize,
+    /// Where the text starts in the front chunk.
     start: usize,
-    /// The chunk goes on past what this window validated (it was cut at the window size, at
-    /// invalid UTF-8 or inside a character): past `text`, a new window may start.
-    more: bool,
+    /// The chunk's byte just past the text, if any.
+    next_byte: Option<u8>,
 }
 
-impl ValidText {
-    /// Validates up to [`TEXT_WINDOW`] bytes of `chunk[start..]` and copies their whole lines
-    /// into `text` (a buffer reused from window to window). Stops early at invalid UTF-8 or at
-    /// a character cut by the end of the window; the bytes after the last line end belong to a
-    /// line the general path reads.
-    fn new(chunk: &Bytes, start: usize, mut text: String, line_ends: &LineEnds) -> Self {
+impl Window {
+    /// The window of `chunk` from `start`, in `buf` (a reclaimed buffer, or a new one): empty
+    /// when no whole valid line starts there.
+    fn new(chunk: &Bytes, start: usize, line_ends: &LineEnds, spare: &mut String) -> Self {
         let rest = &chunk[start..];
-        let valid = valid_prefix(&rest[..rest.len().min(TEXT_WINDOW)]);
-        let end = line_ends.rfind(valid.as_bytes()).map_or(0, |i| i + 1);
-        text.clear();
-        text.push_str(valid.get(..end).unwrap_or_default());
+        let rest = &rest[..rest.len().min(TEXT_WINDOW)];
+        // The last line end first, so that only whole lines are validated.
+        let text = line_ends.rfind(rest).and_then(|last| {
+            let lines = &rest[..=last];
+            match simdutf8::basic::from_utf8(lines) {
+                Ok(text) => Some(text),
+                Err(_) => {
+                    let valid = valid_prefix(lines);
+                    let last = line_ends.rfind(valid.as_bytes())?;
+                    valid.get(..=last)
+                }
+            }
+        });
+        let len = text.map_or(0, str::len);
+        let next_byte = chunk.get(start + len).copied();
+        let Some(text) = text else {
+            return Self {
+                text: ByteString::new(),
+                len,
+                start,
+                next_byte,
+            };
+        };
+        let mut buf = core::mem::take(spare);
+        // A buffer much larger than the text would cost more to pad than a new one.
+        if buf.capacity() > 4 * len && buf.capacity() > 4096 {
+            buf = String::new();
+        }
+        buf.clear();
+        buf.reserve_exact(len);
+        buf.push_str(text);
+        while buf.len() < buf.capacity() {
+            let pad = (buf.capacity() - buf.len()).min(PADDING.len());
+            buf.push_str(&PADDING[..pad]);
+        }
         Self {
-            text,
+            text: ByteString::from(buf),
+            len,
             start,
-            more: valid.len() < rest.len(),
+            next_byte,
         }
     }
 
-    /// Where the line that ends at `end` (at an LF or a CR) is followed by the next one, if
-    /// the run says (a CR at its end may be the first half of a CRLF split across chunks).
+    /// Gives the buffer back, emptied, into `spare` when no owned event holds it.
+    fn reclaim(self, spare: &mut String) {
+        if let Ok(mut bytes) = self.text.into_bytes().try_into_mut() {
+            bytes.clear();
+            if let Ok(buf) = String::from_utf8(Vec::from(bytes)) {
+                *spare = buf;
+            }
+        }
+    }
+
+    /// Where chunk position `pos` is in the text, when inside it.
+    #[inline(always)]
+    fn at(&self, pos: usize) -> Option<usize> {
+        pos.checked_sub(self.start).filter(|&at| at < self.len)
+    }
+
+    #[inline(always)]
+    fn bytes(&self) -> &[u8] {
+        self.text.as_bytes().get(..self.len).unwrap_or_default()
+    }
+
+    #[inline(always)]
+    fn str(&self, (from, to): (usize, usize)) -> &str {
+        self.text.get(from..to).unwrap_or_default()
+    }
+
+    /// Where the line that ends at `end` (an LF or a CR) is followed by the next (possibly
+    /// just past the text), and whether that CR ends the chunk: an LF first thing in the next
+    /// chunk then belongs to it.
+    #[inline(always)]
+    fn after_line_end(&self, end: usize) -> (usize, bool) {
+        let bytes = self.bytes();
+        match bytes[end] {
+            b'\r' => match bytes.get(end + 1).copied().or(self.next_byte) {
+                Some(b'\n') => (end + 2, false),
+                Some(_) => (end + 1, false),
+                None => (end + 1, true),
+            },
+            _ => (end + 1, false),
+        }
+    }
+
+    /// Where the line after a line end at `end` starts, when `end` is a line end inside the
+    /// text and the next line starts inside it too.
     #[inline(always)]
     fn line_end_at(&self, end: usize) -> Option<usize> {
-        let bytes = self.text.as_bytes();
-        match (bytes.get(end), bytes.get(end + 1)) {
-            (Some(b'\n'), _) => Some(end + 1),
-            (Some(b'\r'), Some(b'\n')) => Some(end + 2),
-            (Some(b'\r'), Some(_)) => Some(end + 1),
+        let bytes = self.bytes();
+        match (bytes.get(end)?, bytes.get(end + 1)) {
+            (b'\n', _) => Some(end + 1),
+            (b'\r', Some(b'\n')) => Some(end + 2),
+            (b'\r', Some(_)) => Some(end + 1),
             _ => None,
         }
     }
 
-    /// The range `span` of the run as a shared string that refers to `chunk`, the chunk the
-    /// window is of.
-    fn shared(&self, chunk: &Bytes, span: (usize, usize)) -> ByteString {
-        let text = self.str(span);
-        let from = self.start + span.0;
-        ByteString::try_from(chunk.slice(from..from + text.len()))
-            .unwrap_or_else(|_| ByteString::from(text))
-    }
-
-    /// The validated bytes of `chunk[from..to]`, if they lie inside this run.
-    fn line(&self, from: usize, to: usize) -> Option<&[u8]> {
-        let from = from.checked_sub(self.start)?;
-        self.text.as_bytes().get(from..to - self.start)
-    }
-
-    /// Where `value`, a slice of this run's text, lies in it.
-    fn span_of(&self, value: &[u8]) -> Option<(usize, usize)> {
-        let start = value
-            .as_ptr()
-            .addr()
-            .checked_sub(self.text.as_ptr().addr())?;
-        let end = start + value.len();
-        (end <= self.text.len()).then_some((start, end))
-    }
-
-    #[inline]
-    fn str(&self, (start, end): (usize, usize)) -> &str {
-        self.text.get(start..end).unwrap_or_default()
+    /// The range as a string that shares the window's buffer.
+    #[inline(always)]
+    fn share(&self, span: (usize, usize)) -> ByteString {
+        self.text.slice_ref(self.str(span))
     }
 }
 
-/// Where the bytes of a line are, which decides how its values are kept.
+/// Spaces, to pad a window's buffer to its capacity.
+const PADDING: &str = "                                                                \
+                                                                                               ";
+
+/// The value of a field: where it lies decides how it is kept.
 #[derive(Clone, Copy)]
-enum Source<'a> {
-    /// Inside the front chunk's validated run (the line is a slice of its text): values are
-    /// kept as ranges of it. Comes with the chunk, which owned values slice.
-    Valid(&'a ValidText, &'a Bytes),
-    /// Anywhere else (a line copied from several chunks, or past invalid UTF-8): values are
-    /// decoded into the builder's buffers. Carries the front chunk's run, if any, which earlier
-    /// values of the event may still point into.
-    Raw(Option<&'a ValidText>),
+enum Value<'a> {
+    /// `window.text[from..to]`: valid, kept as a range of the window.
+    Window(&'a Window, usize, usize),
+    /// Bytes of a line outside any window (across chunks, or with invalid UTF-8): decoded
+    /// lossily into a buffer (strict mode has rejected invalid input before).
+    Raw(&'a [u8]),
 }
 
-impl<'a> Source<'a> {
-    fn front(self) -> Option<&'a ValidText> {
-        match self {
-            Self::Valid(valid, _) => Some(valid),
-            Self::Raw(front) => front,
+impl Value<'_> {
+    #[inline(always)]
+    fn bytes(&self) -> &[u8] {
+        match *self {
+            Self::Window(window, from, to) => &window.bytes()[from..to],
+            Self::Raw(bytes) => bytes,
         }
     }
+
+    /// The value as a string of its own: a slice of `chunk` (the chunk the window is of), or
+    /// a decoded copy. It shares neither the window's buffer (which then could not be
+    /// reclaimed) nor a buffer of the decoder's.
+    fn detached(&self, chunk: &Bytes) -> ByteString {
+        if let Self::Window(window, from, to) = *self
+            && let Some(bytes) = chunk.get(window.start + from..window.start + to)
+            && let Ok(text) = ByteString::try_from(chunk.slice_ref(bytes))
+        {
+            return text;
+        }
+        let mut text = String::new();
+        push_lossy(&mut text, self.bytes());
+        ByteString::from(text)
+    }
+}
+
+/// Where a line is, for the field interpreter.
+#[derive(Clone, Copy)]
+enum Src {
+    /// The line starts at this position of the window's text.
+    Window(usize),
+    /// The line is outside any window.
+    Raw,
 }
 
 /// Where the line splitter stands between chunks.
@@ -704,6 +824,58 @@ impl LineEnds {
     }
 }
 
+/// The event names seen last, the latest first, so that an `event` line that repeats one is
+/// compared rather than searched, and an owned event's type shares the remembered string.
+#[derive(Debug, Default)]
+struct Names {
+    /// Unused entries are empty and at the end. Names of up to 23 bytes are inline.
+    recent: [SmolStr; RECENT_NAMES],
+}
+
+impl Names {
+    /// The entry whose name `line` starts with, and the name's length.
+    #[inline(always)]
+    fn prefix_of(&self, line: &[u8]) -> Option<(usize, usize)> {
+        for (i, name) in self.recent.iter().enumerate() {
+            let name = name.as_str().as_bytes();
+            if name.is_empty() {
+                break;
+            }
+            if starts_with_short(line, name) {
+                return Some((i, name.len()));
+            }
+        }
+        None
+    }
+
+    /// The entry spelt `value`.
+    fn find(&self, value: &[u8]) -> Option<usize> {
+        self.recent
+            .iter()
+            .take_while(|name| !name.is_empty())
+            .position(|name| name.as_str().as_bytes() == value)
+    }
+
+    /// Makes entry `i` the latest; it is then entry 0.
+    #[inline(always)]
+    fn promote(&mut self, i: usize) {
+        if i > 0 {
+            self.recent[..=i].rotate_right(1);
+        }
+    }
+
+    /// Remembers a new name as the latest, forgetting the oldest; it is then entry 0.
+    fn remember(&mut self, name: SmolStr) {
+        self.recent.rotate_right(1);
+        self.recent[0] = name;
+    }
+
+    #[inline(always)]
+    fn get(&self, i: usize) -> &SmolStr {
+        &self.recent[i]
+    }
+}
+
 /// One text field of the event being built (its type, or its data).
 #[derive(Debug, Default)]
 struct Field {
@@ -713,98 +885,119 @@ struct Field {
 }
 
 /// Where a [`Field`]'s value is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 enum Slot {
     /// No line set it.
     #[default]
     Empty,
-    /// A range of the front chunk's validated run.
-    Span(usize, usize),
+    /// A range of the window's text.
+    Window(usize, usize),
     /// In the field's buffer.
     Buf,
-    /// One of the Messages API's event names ([`KNOWN_EVENT_TYPES`]); for the type only.
-    Known(&'static str),
+    /// A remembered event name ([`Names`]); for the type only.
+    Name(usize),
 }
 
 impl Field {
+    #[inline(always)]
     fn is_set(&self) -> bool {
-        self.slot != Slot::Empty
+        !matches!(self.slot, Slot::Empty)
     }
 
-    #[inline]
-    fn as_str<'a>(&'a self, front: Option<&'a ValidText>) -> &'a str {
-        match self.slot {
+    #[inline(always)]
+    fn as_str<'a>(&'a self, window: &'a Window, names: &'a Names) -> &'a str {
+        match &self.slot {
             Slot::Empty => "",
-            Slot::Span(start, end) => front.map_or("", |valid| valid.str((start, end))),
+            Slot::Window(from, to) => window.str((*from, *to)),
             Slot::Buf => &self.buf,
-            Slot::Known(name) => name,
+            Slot::Name(i) => names.get(*i).as_str(),
         }
     }
 
-    /// Sets the value to `value`; returns its length once decoded (invalid UTF-8 outside the
-    /// validated text becomes U+FFFD, three bytes per maximal invalid subpart).
-    fn set(&mut self, value: &[u8], source: Source<'_>) -> usize {
-        if let Source::Valid(valid, _) = source
-            && let Some((start, end)) = valid.span_of(value)
-        {
-            self.slot = Slot::Span(start, end);
-            end - start
-        } else {
-            self.buf.clear();
-            push_lossy(&mut self.buf, value);
-            self.slot = Slot::Buf;
-            self.buf.len()
+    /// Sets the value; returns its length once decoded (invalid UTF-8 outside a window becomes
+    /// U+FFFD, three bytes per maximal invalid subpart).
+    #[inline(always)]
+    fn set(&mut self, value: Value<'_>) -> usize {
+        match value {
+            Value::Window(_, from, to) => {
+                self.slot = Slot::Window(from, to);
+                to - from
+            }
+            Value::Raw(bytes) => {
+                self.buf.clear();
+                push_lossy(&mut self.buf, bytes);
+                self.slot = Slot::Buf;
+                self.buf.len()
+            }
         }
     }
 
     /// Appends LF and `value` to a value that is set; returns the length added, decoded.
-    fn append_line(&mut self, value: &[u8], source: Source<'_>) -> usize {
-        self.materialize(source.front());
+    fn append_line(&mut self, value: Value<'_>, window: &Window, names: &Names) -> usize {
+        self.materialize(window, names);
         let before = self.buf.len();
         self.buf.push('\n');
-        match source {
-            Source::Valid(valid, _) => match valid.span_of(value) {
-                Some(span) => self.buf.push_str(valid.str(span)),
-                None => push_lossy(&mut self.buf, value),
-            },
-            Source::Raw(_) => push_lossy(&mut self.buf, value),
+        match value {
+            Value::Window(window, from, to) => self.buf.push_str(window.str((from, to))),
+            Value::Raw(bytes) => push_lossy(&mut self.buf, bytes),
         }
         self.buf.len() - before
     }
 
-    /// Copies a value that points into the front chunk into the buffer, before that chunk
-    /// goes.
-    fn materialize(&mut self, front: Option<&ValidText>) {
-        if let Slot::Span(start, end) = self.slot {
-            self.buf.clear();
-            if let Some(valid) = front {
-                self.buf.push_str(valid.str((start, end)));
-            }
+    /// Copies the value into the buffer, to append to it.
+    fn materialize(&mut self, window: &Window, names: &Names) {
+        if !matches!(self.slot, Slot::Buf) {
+            let mut buf = core::mem::take(&mut self.buf);
+            buf.clear();
+            buf.push_str(self.as_str(window, names));
+            self.buf = buf;
             self.slot = Slot::Buf;
         }
     }
 
-    /// The value as an owned string: a shared slice of the front chunk when it lies in one,
-    /// else the buffer itself (moved, not copied).
-    fn take_shared(&mut self, front: Option<(&ValidText, &Bytes)>) -> ByteString {
-        match self.slot {
-            Slot::Empty => ByteString::new(),
-            Slot::Span(start, end) => match front {
-                Some((valid, chunk)) => valid.shared(chunk, (start, end)),
-                None => ByteString::new(),
-            },
-            Slot::Buf => ByteString::from(core::mem::take(&mut self.buf)),
-            Slot::Known(name) => ByteString::from_static(name),
+    /// The window is about to go: a value in it is copied into the buffer (so that the
+    /// window's buffer can be reclaimed).
+    fn unpin(&mut self, window: &Window, names: &Names) {
+        if let Slot::Window(..) = self.slot {
+            self.materialize(window, names);
         }
     }
 
-    #[inline]
+    /// The value as an owned string: shared with the chunk or the remembered name, or the
+    /// buffer itself (moved, not copied).
+    #[inline(always)]
+    fn take(&mut self, window: &Window, names: &Names) -> ByteString {
+        match core::mem::take(&mut self.slot) {
+            Slot::Empty => ByteString::new(),
+            Slot::Window(from, to) => window.share((from, to)),
+            Slot::Buf => ByteString::from(core::mem::take(&mut self.buf)),
+            // A name is never data.
+            Slot::Name(i) => ByteString::from(names.get(i).as_str()),
+        }
+    }
+
+    /// The value as an event type: the remembered name itself (a copy of at most 23 bytes,
+    /// or a reference count), or a new string.
+    #[inline(always)]
+    fn take_name(&mut self, window: &Window, names: &Names) -> SmolStr {
+        match core::mem::take(&mut self.slot) {
+            Slot::Empty => SmolStr::default(),
+            Slot::Window(from, to) => SmolStr::new(window.str((from, to))),
+            Slot::Buf => SmolStr::new(&self.buf),
+            Slot::Name(i) => names.get(i).clone(),
+        }
+    }
+
+    #[inline(always)]
     fn clear(&mut self) {
         self.slot = Slot::Empty;
-        self.buf.clear();
-        // A long value grew the buffer, possibly for an earlier line of the block: let it go.
-        if self.buf.capacity() > KEEP_LINE_CAPACITY {
-            self.buf = String::new();
+        if !self.buf.is_empty() {
+            self.buf.clear();
+            // A long value grew the buffer, possibly for an earlier line of the block: let
+            // it go.
+            if self.buf.capacity() > KEEP_LINE_CAPACITY {
+                self.buf = String::new();
+            }
         }
     }
 }
@@ -812,10 +1005,11 @@ impl Field {
 /// The fields of the event being built, and what persists across events.
 #[derive(Debug)]
 struct EventBuilder {
-    /// Finds line ends in the window.
+    /// Finds line ends.
     line_ends: LineEnds,
     data: Field,
     event_type: Field,
+    names: Names,
     /// Length of the current type, for the event size limit.
     type_len: usize,
     /// Bytes of data and type so far, for the event size limit.
@@ -830,10 +1024,6 @@ struct EventBuilder {
     reconnection_time: Option<u64>,
     /// An error dropped the current event: ignore lines up to the next blank one.
     skipping_event: bool,
-    /// The last two known event names `event` lines set, as their lines
-    /// ([`KNOWN_EVENT_LINES`]), the latest first: the quick path expects the next `event` line
-    /// to be one of them, and checks that by comparison instead of searching for its end.
-    known_lines: [Option<&'static str>; 2],
 }
 
 impl Default for Decoder {
@@ -857,8 +1047,8 @@ impl Decoder {
             input: VecDeque::new(),
             pos: 0,
             consumed: 0,
-            front_text: None,
-            spare_text: String::new(),
+            window: Window::default(),
+            spare: String::new(),
             lines: LineState {
                 partial: BytesMut::new(),
                 line_start: 0,
@@ -870,6 +1060,7 @@ impl Decoder {
                 line_ends: LineEnds::new(),
                 data: Field::default(),
                 event_type: Field::default(),
+                names: Names::default(),
                 type_len: 0,
                 size: 0,
                 block_retry: None,
@@ -878,7 +1069,6 @@ impl Decoder {
                 last_event_id: ByteString::new(),
                 reconnection_time: None,
                 skipping_event: false,
-                known_lines: [None; 2],
             },
             ended: false,
             done: false,
@@ -1005,9 +1195,10 @@ impl Decoder {
     /// that broke a limit or (in strict mode) was not UTF-8. After an error, call again: the
     /// decoder resumes at the next event.
     ///
-    /// The event's strings are shared slices of the input chunk when its lines sat in one
-    /// chunk (a reference count, no copy). To look at each event and move
-    /// on, [`next_event_ref`](Self::next_event_ref) is cheaper.
+    /// The event's strings share the input chunk when its lines sat in one chunk (a reference
+    /// count, no copy, no second validation), and its type shares the name remembered from
+    /// earlier events. To look at each event and move on,
+    /// [`next_event_ref`](Self::next_event_ref) is cheaper.
     ///
     /// # Errors
     ///
@@ -1016,13 +1207,12 @@ impl Decoder {
         if !self.quick_dispatch() && !self.advance()? {
             return Ok(None);
         }
-        // The window is always of the front chunk.
-        let front = self.front_text.as_ref().zip(self.input.front());
+        let window = &self.window;
         let builder = &mut self.builder;
         builder.dispatched = false;
         let event = Event {
-            event_type: builder.event_type.take_shared(front),
-            data: builder.data.take_shared(front),
+            event_type: builder.event_type.take_name(window, &builder.names),
+            data: builder.data.take(window, &builder.names),
             id: builder.last_event_id.clone(),
             retry: builder.retry.take(),
         };
@@ -1057,26 +1247,26 @@ impl Decoder {
         if !self.quick_dispatch() && !self.advance()? {
             return Ok(None);
         }
-        let front = self.front_text.as_ref();
+        let window = &self.window;
         let builder = &self.builder;
         Ok(Some(EventRef {
-            event_type: builder.event_type.as_str(front),
-            data: builder.data.as_str(front),
+            event_type: builder.event_type.as_str(window, &builder.names),
+            data: builder.data.as_str(window, &builder.names),
             id: &builder.last_event_id,
             retry: builder.retry,
         }))
     }
 
-    /// The steady state, inline in the callers: when the next block has the commonest shape
-    /// and lies whole in the front window, dispatches it (`true`, the event is in the builder)
-    /// without [`advance`](Self::advance).
+    /// The steady state, inline in the callers: the pre-check of
+    /// [`EventBuilder::quick_block`] at the read position, before [`advance`](Self::advance).
+    /// Returns whether it dispatched an event (it is in the builder).
     #[inline(always)]
     fn quick_dispatch(&mut self) -> bool {
         let Self {
             config,
             pos,
             consumed,
-            front_text,
+            window,
             lines,
             builder,
             ..
@@ -1085,15 +1275,11 @@ impl Decoder {
         // A read position inside the window means that no line is pending: a partial line, a
         // line being skipped and a CR at the end of a chunk all leave it at the chunk's end,
         // and a BOM is matched before the first window.
-        if let Some(valid) = front_text.as_ref()
-            && let Some(at) = pos.checked_sub(valid.start)
-            && at < valid.text.len()
-            && !builder.skipping_event
-            && !builder.data.is_set()
-            && let Some(next) = builder.quick_block(valid, at, config)
+        if let Some(at) = window.at(*pos)
+            && let Some(next) = builder.quick_block(window, at, config)
         {
             debug_assert!(lines.is_clean(), "a pending line inside the window");
-            *pos = valid.start + next;
+            *pos = window.start + next;
             lines.line_start = *consumed + *pos as u64;
             return true;
         }
@@ -1101,15 +1287,18 @@ impl Decoder {
     }
 
     /// Reads input until an event is dispatched (`Ok(true)`; it is in the builder, to be
-    /// handed out) or the input runs out (`Ok(false)`).
+    /// handed out) or the input runs out (`Ok(false)`). This is the one line reader: lines in
+    /// the window are read by [`EventBuilder::window_lines`], the rest (a BOM, a CR awaiting
+    /// its LF, a line across chunks or with invalid UTF-8) here; both hand each line to the
+    /// one field interpreter, [`EventBuilder::line`].
     fn advance(&mut self) -> Result<bool, SseError> {
         let Self {
             config,
             input,
             pos,
             consumed,
-            front_text,
-            spare_text,
+            window,
+            spare,
             lines,
             builder,
             ended,
@@ -1125,46 +1314,26 @@ impl Decoder {
                 return Ok(false);
             };
             if *pos >= chunk.len() {
-                builder.retire_window(front_text, spare_text);
+                builder.leave_window(window);
+                core::mem::take(window).reclaim(spare);
                 *consumed += chunk.len() as u64;
                 *pos = 0;
                 input.pop_front();
                 continue;
             }
             if lines.is_clean() {
-                // A new window at the first line of a chunk, and past the end of a window that
-                // did not reach the end of its chunk.
-                let stale = front_text
-                    .as_ref()
-                    .is_none_or(|valid| valid.more && *pos >= valid.start + valid.text.len());
-                if stale {
-                    builder.retire_window(front_text, spare_text);
-                    let text = core::mem::take(spare_text);
-                    *front_text = Some(ValidText::new(chunk, *pos, text, &builder.line_ends));
+                if window.at(*pos).is_none() {
+                    builder.leave_window(window);
+                    core::mem::take(window).reclaim(spare);
+                    *window = Window::new(chunk, *pos, &builder.line_ends, spare);
                 }
-                if let Some(valid) = front_text.as_ref()
-                    && let Some(at) = pos.checked_sub(valid.start)
-                    && at < valid.text.len()
-                {
-                    match builder.whole_lines(valid, chunk, at, *consumed, lines, config) {
-                        (at, Ok(false)) if at == valid.text.len() => {
-                            *pos = valid.start + at;
-                            // When the window reaches the end of the chunk, what follows its
-                            // last line end starts a line that goes on in a later chunk.
-                            let tail = &chunk[*pos..];
-                            if !valid.more && tail.len() <= config.max_line_len {
-                                lines.partial.extend_from_slice(tail);
-                                *pos = chunk.len();
-                            }
-                            continue;
-                        }
-                        // A line the general path below handles (a CR at the end of the run,
-                        // or a line over the limit).
-                        (at, Ok(false)) => *pos = valid.start + at,
-                        (at, result) => {
-                            *pos = valid.start + at;
-                            return result;
-                        }
+                if let Some(at) = window.at(*pos) {
+                    let (at, result) =
+                        builder.window_lines(window, chunk, at, *consumed, lines, config);
+                    *pos = window.start + at;
+                    match result {
+                        Ok(false) => continue,
+                        result => return result,
                     }
                 }
             }
@@ -1201,15 +1370,11 @@ impl Decoder {
             let Some(end) = builder.line_ends.find(rest) else {
                 // The line goes on in a later chunk.
                 if !lines.skipping_line {
-                    if lines.partial.len() + rest.len() > config.max_line_len {
+                    if let Err(err) = fits_line(lines.partial.len() + rest.len(), lines, config) {
                         lines.start_skipping();
                         builder.drop_event();
-                        let offset = lines.line_start;
                         *pos = chunk.len();
-                        return Err(SseError::LineTooLong {
-                            limit: config.max_line_len,
-                            offset,
-                        });
+                        return Err(err);
                     }
                     lines.partial.extend_from_slice(rest);
                 }
@@ -1218,8 +1383,7 @@ impl Decoder {
             };
 
             // A line ends at `end`; work out where the next one starts.
-            let line_end = *pos + end;
-            let mut next = line_end + 1;
+            let mut next = *pos + end + 1;
             if rest[end] == b'\r' {
                 match chunk.get(next) {
                     Some(b'\n') => next += 1,
@@ -1227,50 +1391,40 @@ impl Decoder {
                     None => lines.after_cr = true,
                 }
             }
-            let line_offset = lines.line_start;
-            lines.line_start = *consumed + next as u64;
-
+            *pos = next;
             if lines.skipping_line {
                 lines.skipping_line = false;
-                *pos = next;
+                lines.line_start = *consumed + next as u64;
                 continue;
             }
-            let result = if lines.partial.is_empty() {
-                if end > config.max_line_len {
-                    Err(SseError::LineTooLong {
-                        limit: config.max_line_len,
-                        offset: line_offset,
-                    })
-                } else {
-                    let valid = front_text.get_or_insert_with(|| {
-                        ValidText::new(chunk, *pos, core::mem::take(spare_text), &builder.line_ends)
-                    });
-                    match valid.line(*pos, line_end) {
-                        Some(line) => {
-                            builder.line(line, Source::Valid(valid, chunk), line_offset, config)
-                        }
-                        None => builder.line(
-                            &chunk[*pos..line_end],
-                            Source::Raw(Some(valid)),
-                            line_offset,
-                            config,
-                        ),
-                    }
+            let result = match fits_line(lines.partial.len() + end, lines, config) {
+                Err(err) => {
+                    lines.release_partial();
+                    Err(err)
                 }
-            } else if lines.partial.len() + end > config.max_line_len {
-                lines.release_partial();
-                Err(SseError::LineTooLong {
-                    limit: config.max_line_len,
-                    offset: line_offset,
-                })
-            } else {
-                lines.partial.extend_from_slice(&rest[..end]);
-                let source = Source::Raw(front_text.as_ref());
-                let result = builder.line(&lines.partial, source, line_offset, config);
-                lines.release_partial();
-                result
+                Ok(()) if lines.partial.is_empty() => builder.line(
+                    &rest[..end],
+                    Src::Raw,
+                    window,
+                    chunk,
+                    lines.line_start,
+                    config,
+                ),
+                Ok(()) => {
+                    lines.partial.extend_from_slice(&rest[..end]);
+                    let result = builder.line(
+                        &lines.partial,
+                        Src::Raw,
+                        window,
+                        chunk,
+                        lines.line_start,
+                        config,
+                    );
+                    lines.release_partial();
+                    result
+                }
             };
-            *pos = next;
+            lines.line_start = *consumed + next as u64;
             match result {
                 Ok(true) => return Ok(true),
                 Ok(false) => {}
@@ -1281,6 +1435,19 @@ impl Decoder {
             }
         }
     }
+}
+
+/// The line length limit, shared by every path: `Err` when a line of `len` bytes (without
+/// its line end) starting at `lines.line_start` is too long.
+#[inline(always)]
+fn fits_line(len: usize, lines: &LineState, config: &DecoderConfig) -> Result<(), SseError> {
+    if len > config.max_line_len {
+        return Err(SseError::LineTooLong {
+            limit: config.max_line_len,
+            offset: lines.line_start,
+        });
+    }
+    Ok(())
 }
 
 impl LineState {
@@ -1305,33 +1472,30 @@ impl LineState {
 }
 
 impl EventBuilder {
-    /// The fast path: interprets the complete lines of the front chunk's validated run from
-    /// `at` on, until an event is dispatched, an error, the end of the run, or a line the
-    /// general path must handle. Returns where it stopped (in the run) and what happened; an
-    /// error has already dropped the event.
-    fn whole_lines(
+    /// Reads the window's lines from `at` on until an event is dispatched, an error, or the
+    /// end of the window. Returns where it stopped and what happened; an error has already
+    /// dropped the event.
+    fn window_lines(
         &mut self,
-        valid: &ValidText,
+        window: &Window,
         chunk: &Bytes,
         mut at: usize,
         consumed: u64,
         lines: &mut LineState,
         config: &DecoderConfig,
     ) -> (usize, Result<bool, SseError>) {
-        let len = valid.text.len();
+        let text = window.bytes();
+        let len = text.len();
         let result = loop {
             if at >= len {
                 break Ok(false);
             }
-            if !self.data.is_set()
-                && !self.skipping_event
-                && let Some(next) = self.quick_block(valid, at, config)
-            {
+            if let Some(next) = self.quick_block(window, at, config) {
                 at = next;
                 break Ok(true);
             }
-            let bytes = valid.text.as_bytes();
-            if bytes[at] == b'\n' {
+            lines.line_start = consumed + (window.start + at) as u64;
+            if text[at] == b'\n' {
                 // A blank line needs no search.
                 at += 1;
                 if self.dispatch() {
@@ -1339,28 +1503,22 @@ impl EventBuilder {
                 }
                 continue;
             }
-            let Some(end) = self.line_ends.find(&bytes[at..]).map(|i| at + i) else {
-                break Ok(false);
+            // The window ends with a line end, so there is one.
+            let end = at + self.line_ends.find(&text[at..]).unwrap_or(len - 1 - at);
+            let (next, cr_at_chunk_end) = window.after_line_end(end);
+            lines.after_cr = cr_at_chunk_end;
+            let result = match fits_line(end - at, lines, config) {
+                Ok(()) => self.line(
+                    &text[at..end],
+                    Src::Window(at),
+                    window,
+                    chunk,
+                    lines.line_start,
+                    config,
+                ),
+                Err(err) => Err(err),
             };
-            // A CR at the end of the run is left to the general path.
-            let Some(next) = valid.line_end_at(end) else {
-                break Ok(false);
-            };
-            if end - at > config.max_line_len {
-                break Ok(false);
-            }
-            let line = &bytes[at..end];
-            let offset = consumed + (valid.start + at) as u64;
             at = next;
-            // The commonest line, a `data` line while no error is being skipped, inline.
-            let result = match line.strip_prefix(b"data:") {
-                Some(value) if !self.skipping_event => {
-                    let value = value.strip_prefix(b" ").unwrap_or(value);
-                    self.data_line(value, Source::Valid(valid, chunk), offset, config)
-                        .map(|()| false)
-                }
-                _ => self.line(line, Source::Valid(valid, chunk), offset, config),
-            };
             match result {
                 Ok(false) => {}
                 Ok(true) => break Ok(true),
@@ -1370,55 +1528,54 @@ impl EventBuilder {
                 }
             }
         };
-        lines.line_start = consumed + (valid.start + at) as u64;
+        lines.line_start = consumed + (window.start + at) as u64;
         (at, result)
     }
 
     /// The commonest block read in one go, while the block has no data yet: an optional
-    /// `event` line naming one of the last two known names, one `data: ` line and a blank
-    /// line, each ending with LF, CRLF or CR, within the limits. Dispatches its event and returns
+    /// `event: ` line that repeats a remembered name, one `data: ` line and a blank line,
+    /// each ending with LF, CRLF or CR, within the limits. Dispatches its event and returns
     /// where the next line starts; for any other shape, returns `None` having changed nothing,
-    /// and the line-by-line loop reads the block.
+    /// and the line reader reads the block.
     #[inline(always)]
-    fn quick_block(
-        &mut self,
-        valid: &ValidText,
-        at: usize,
-        config: &DecoderConfig,
-    ) -> Option<usize> {
+    fn quick_block(&mut self, window: &Window, at: usize, config: &DecoderConfig) -> Option<usize> {
+        const EVENT: &[u8] = b"event: ";
         const DATA: &[u8] = b"data: ";
-        let bytes = valid.text.as_bytes();
-        let mut line = at;
-        let mut name = None;
-        if bytes[at] == b'e' {
-            let rest = &bytes[at..];
-            let known = match self.known_lines {
-                [Some(latest), _] if starts_with_short(rest, latest.as_bytes()) => latest,
-                [_, Some(before)] if starts_with_short(rest, before.as_bytes()) => before,
-                _ => return None,
-            };
-            line = valid.line_end_at(at + known.len())?;
-            name = known.get(EVENT_PREFIX_LEN..);
-        }
-        let value_start = line + DATA.len();
-        if bytes.get(line..value_start) != Some(DATA) {
+        if self.skipping_event || self.data.is_set() {
             return None;
         }
-        let end = value_start + self.line_ends.find(bytes.get(value_start..)?)?;
-        let next = match bytes.get(end..end + 2) {
+        let text = window.bytes();
+        let mut line = at;
+        let mut name = None;
+        if text[at] == b'e' {
+            let value = text.get(at + EVENT.len()..)?;
+            if text.get(at..at + EVENT.len())? != EVENT {
+                return None;
+            }
+            let (i, len) = self.names.prefix_of(value)?;
+            line = window.line_end_at(at + EVENT.len() + len)?;
+            name = Some((i, len));
+        }
+        let value_start = line + DATA.len();
+        if text.get(line..value_start)? != DATA {
+            return None;
+        }
+        let end = value_start + self.line_ends.find(text.get(value_start..)?)?;
+        let next = match text.get(end..end + 2) {
             Some(b"\n\n") => end + 2,
-            _ => valid.line_end_at(valid.line_end_at(end)?)?,
+            _ => window.line_end_at(window.line_end_at(end)?)?,
         };
-        let type_len = name.map_or(self.type_len, str::len);
-        if (end - line).max(EVENT_PREFIX_LEN + type_len) > config.max_line_len
+        let type_len = name.map_or(self.type_len, |(_, len)| len);
+        if (end - line).max(EVENT.len() + type_len) > config.max_line_len
             || type_len + (end - value_start) > config.max_event_size
         {
             return None;
         }
-        if let Some(name) = name {
-            self.event_type.slot = Slot::Known(name);
+        if let Some((i, _)) = name {
+            self.names.promote(i);
+            self.event_type.slot = Slot::Name(0);
         }
-        self.data.slot = Slot::Span(value_start, end);
+        self.data.slot = Slot::Window(value_start, end);
         self.retry = self.block_retry.take();
         self.size = 0;
         self.type_len = 0;
@@ -1426,13 +1583,15 @@ impl EventBuilder {
         Some(next)
     }
 
-    /// Interprets one complete line (without its line end); `source` says where it lies.
-    /// Returns whether it dispatched an event.
+    /// The field interpreter: one complete line (without its line end) starting at stream
+    /// offset `offset`. Returns whether it dispatched an event.
     #[inline(always)]
     fn line(
         &mut self,
         line: &[u8],
-        source: Source<'_>,
+        src: Src,
+        window: &Window,
+        chunk: &Bytes,
         offset: u64,
         config: &DecoderConfig,
     ) -> Result<bool, SseError> {
@@ -1443,7 +1602,7 @@ impl EventBuilder {
             return Ok(false);
         }
         if config.utf8 == Utf8Mode::Strict
-            && !matches!(source, Source::Valid(..))
+            && matches!(src, Src::Raw)
             && let Err(err) = core::str::from_utf8(line)
         {
             return Err(SseError::InvalidUtf8 {
@@ -1452,41 +1611,42 @@ impl EventBuilder {
             });
         }
         // The two fields of nearly every line are matched before looking for the colon.
-        let (name, value) = if line.starts_with(b"data:") {
-            line.split_at(4)
+        let (name, colon) = if line.starts_with(b"data:") {
+            (&b"data"[..], 4)
         } else if line.starts_with(b"event:") {
-            line.split_at(5)
+            (&b"event"[..], 5)
         } else {
             match memchr::memchr(b':', line) {
                 Some(0) => return Ok(false), // A comment.
-                Some(colon) => line.split_at(colon),
-                None => (line, &b""[..]),
+                Some(colon) => (&line[..colon], colon),
+                None => (line, line.len()),
             }
         };
-        let value = value.get(1..).unwrap_or_default();
-        let value = value.strip_prefix(b" ").unwrap_or(value);
+        let from = match line.get(colon + 1) {
+            Some(b' ') => colon + 2,
+            _ => (colon + 1).min(line.len()),
+        };
+        let value = match src {
+            Src::Window(at) => Value::Window(window, at + from, at + line.len()),
+            Src::Raw => Value::Raw(&line[from..]),
+        };
         match name {
-            b"data" => self.data_line(value, source, offset, config)?,
-            b"event" => match known_event_type(value) {
-                Some(known) => {
-                    let line = KNOWN_EVENT_LINES[known];
-                    if self.known_lines[0] != Some(line) {
-                        self.known_lines = [Some(line), self.known_lines[0]];
-                    }
-                    self.known_type(KNOWN_EVENT_TYPES[known], offset, config)?;
-                }
-                None => {
-                    self.size -= core::mem::take(&mut self.type_len);
-                    let len = self.event_type.set(value, source);
-                    self.grow(len, offset, config)?;
-                    self.type_len = len;
-                }
-            },
-            b"id" if memchr::memchr(0, value).is_none() => {
-                self.last_event_id = shared_text(value, source);
+            b"data" => {
+                let added = if self.data.is_set() {
+                    self.data.append_line(value, window, &self.names)
+                } else {
+                    self.data.set(value)
+                };
+                self.grow(added, offset, config)?;
             }
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
-                let millis = value.iter().fold(0u64, |acc, digit| {
+            b"event" => self.event_line(value, offset, config)?,
+            b"id" if memchr::memchr(0, value.bytes()).is_none() => {
+                self.last_event_id = value.detached(chunk);
+            }
+            b"retry"
+                if !value.bytes().is_empty() && value.bytes().iter().all(u8::is_ascii_digit) =>
+            {
+                let millis = value.bytes().iter().fold(0u64, |acc, digit| {
                     acc.saturating_mul(10)
                         .saturating_add(u64::from(digit - b'0'))
                 });
@@ -1496,6 +1656,37 @@ impl EventBuilder {
             _ => {}
         }
         Ok(false)
+    }
+
+    /// An `event` field: a remembered name, a name the caller registered, or a new name
+    /// (remembered when it is short).
+    fn event_line(
+        &mut self,
+        value: Value<'_>,
+        offset: u64,
+        config: &DecoderConfig,
+    ) -> Result<(), SseError> {
+        self.size -= core::mem::take(&mut self.type_len);
+        let bytes = value.bytes();
+        let len = if let Some(i) = self.names.find(bytes) {
+            self.names.promote(i);
+            self.event_type.slot = Slot::Name(0);
+            bytes.len()
+        } else if let Some(name) = config.event_types.iter().find(|n| n.as_bytes() == bytes) {
+            self.names.remember(SmolStr::new_static(name));
+            self.event_type.slot = Slot::Name(0);
+            bytes.len()
+        } else if let Some(name) = remembered_name(value) {
+            let len = name.len();
+            self.names.remember(name);
+            self.event_type.slot = Slot::Name(0);
+            len
+        } else {
+            self.event_type.set(value)
+        };
+        self.grow(len, offset, config)?;
+        self.type_len = len;
+        Ok(())
     }
 
     /// Forgets the event dispatched last, once it has been handed out.
@@ -1509,51 +1700,15 @@ impl EventBuilder {
         }
     }
 
-    /// Drops the front window: values of the event being built that point into it are copied
-    /// out first, and its text buffer is kept in `spare` for the next window.
-    fn retire_window(&mut self, front_text: &mut Option<ValidText>, spare: &mut String) {
-        if let Some(old) = front_text.take() {
-            self.data.materialize(Some(&old));
-            self.event_type.materialize(Some(&old));
-            *spare = old.text;
-        }
-    }
-
-    /// An `event` field whose value is a known name.
-    #[inline(always)]
-    fn known_type(
-        &mut self,
-        name: &'static str,
-        offset: u64,
-        config: &DecoderConfig,
-    ) -> Result<(), SseError> {
-        self.size -= core::mem::take(&mut self.type_len);
-        self.event_type.slot = Slot::Known(name);
-        self.grow(name.len(), offset, config)?;
-        self.type_len = name.len();
-        Ok(())
-    }
-
-    /// A `data` field: the first sets the data buffer, later ones append LF and the value.
-    #[inline(always)]
-    fn data_line(
-        &mut self,
-        value: &[u8],
-        source: Source<'_>,
-        offset: u64,
-        config: &DecoderConfig,
-    ) -> Result<(), SseError> {
-        // The value is taken first and measured as kept (after U+FFFD replacement); over the
-        // limit, the caller drops the event, so at most one line's worth is held past it.
-        let added = if self.data.is_set() {
-            self.data.append_line(value, source)
-        } else {
-            self.data.set(value, source)
-        };
-        self.grow(added, offset, config)
+    /// The window is about to be replaced: values of the event being built that lie in it
+    /// are copied out.
+    fn leave_window(&mut self, window: &Window) {
+        self.data.unpin(window, &self.names);
+        self.event_type.unpin(window, &self.names);
     }
 
     /// Accounts for `added` bytes of event, or reports the event as too large.
+    #[inline(always)]
     fn grow(&mut self, added: usize, offset: u64, config: &DecoderConfig) -> Result<(), SseError> {
         if added > config.max_event_size - self.size {
             return Err(SseError::EventTooLarge {
@@ -1605,7 +1760,15 @@ impl EventBuilder {
         if config.dispatch_incomplete_at_end {
             if !lines.partial.is_empty() && !lines.skipping_line {
                 let partial = core::mem::take(&mut lines.partial);
-                result = self.line(&partial, Source::Raw(None), lines.line_start, config);
+                let (window, chunk) = (Window::default(), Bytes::new());
+                result = self.line(
+                    &partial,
+                    Src::Raw,
+                    &window,
+                    &chunk,
+                    lines.line_start,
+                    config,
+                );
             }
             if matches!(result, Ok(false)) {
                 result = Ok(self.dispatch());
@@ -1624,39 +1787,22 @@ impl EventBuilder {
     }
 }
 
-/// The event names of the Messages streaming API, kept as static strings so that the most
-/// common types of owned events cost no reference count.
-const KNOWN_EVENT_TYPES: [&str; 9] = [
-    "content_block_delta",
-    "content_block_start",
-    "content_block_stop",
-    "message_delta",
-    "message_start",
-    "message_stop",
-    "message",
-    "ping",
-    "error",
-];
+/// A new event name as it is remembered: a copy of its own (inline up to 23 bytes, else one
+/// small allocation the first time it is seen); `None` for names not worth remembering (empty,
+/// long, or with invalid UTF-8).
+fn remembered_name(value: Value<'_>) -> Option<SmolStr> {
+    let bytes = value.bytes();
+    if bytes.is_empty() || bytes.len() > MAX_REMEMBERED_NAME {
+        return None;
+    }
+    match value {
+        Value::Window(window, from, to) => Some(SmolStr::new(window.str((from, to)))),
+        Value::Raw(bytes) => core::str::from_utf8(bytes).ok().map(SmolStr::new),
+    }
+}
 
-/// The `event` line of each of [`KNOWN_EVENT_TYPES`], in the same order, as the API writes it
-/// (one space after the colon).
-const KNOWN_EVENT_LINES: [&str; 9] = [
-    "event: content_block_delta",
-    "event: content_block_start",
-    "event: content_block_stop",
-    "event: message_delta",
-    "event: message_start",
-    "event: message_stop",
-    "event: message",
-    "event: ping",
-    "event: error",
-];
-
-/// The length of `event: `, where the name starts in [`KNOWN_EVENT_LINES`].
-const EVENT_PREFIX_LEN: usize = "event: ".len();
-
-/// `haystack.starts_with(prefix)` for a short prefix, compared eight bytes at a time inline
-/// rather than by a call to `memcmp`.
+/// `haystack.starts_with(prefix)` for a short prefix, compared eight or sixteen bytes at a
+/// time inline rather than by a call to `memcmp`.
 #[inline(always)]
 fn starts_with_short(haystack: &[u8], prefix: &[u8]) -> bool {
     fn word<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
@@ -1669,7 +1815,7 @@ fn starts_with_short(haystack: &[u8], prefix: &[u8]) -> bool {
     let Some(head) = haystack.get(..len) else {
         return false;
     };
-    // Two overlapping loads of 16 or 8 bytes cover any prefix up to 32 bytes.
+    // Two overlapping loads of 16 or 8 bytes cover any prefix from 8 to 32 bytes.
     match len {
         16..=32 => {
             word::<16>(head, 0) == word::<16>(prefix, 0)
@@ -1681,13 +1827,6 @@ fn starts_with_short(haystack: &[u8], prefix: &[u8]) -> bool {
         }
         _ => head == prefix,
     }
-}
-
-/// The index in [`KNOWN_EVENT_TYPES`] of the name `value` spells, if any.
-fn known_event_type(value: &[u8]) -> Option<usize> {
-    KNOWN_EVENT_TYPES
-        .iter()
-        .position(|name| name.as_bytes() == value)
 }
 
 /// The longest valid UTF-8 prefix of `bytes` (all of it, normally), found with SIMD.
@@ -1714,20 +1853,4 @@ fn push_lossy(buf: &mut String, bytes: &[u8]) {
             buf.push(char::REPLACEMENT_CHARACTER);
         }
     }
-}
-
-/// A field value as a shared string: a slice of the validated run when it lies in one, else
-/// decoded (lossily; strict mode has rejected invalid input before this point).
-fn shared_text(value: &[u8], source: Source<'_>) -> ByteString {
-    if value.is_empty() {
-        return ByteString::new();
-    }
-    if let Source::Valid(valid, chunk) = source
-        && let Some(span) = valid.span_of(value)
-    {
-        return valid.shared(chunk, span);
-    }
-    let mut text = String::new();
-    push_lossy(&mut text, value);
-    ByteString::from(text)
 }

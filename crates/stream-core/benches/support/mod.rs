@@ -104,6 +104,8 @@ pub(crate) struct AnthropicStream {
 
 /// Writes events into a body and keeps the expected totals.
 struct Writer {
+    /// Written before every event name (`x-` gives names no decoder knows beforehand).
+    name_prefix: &'static str,
     body: Vec<u8>,
     events: usize,
     type_and_data_len: usize,
@@ -115,6 +117,7 @@ impl Writer {
         let crlf = rng.below(100) < CRLF_PERCENT;
         let eol: &[u8] = if crlf { b"\r\n" } else { b"\n" };
         self.body.extend_from_slice(b"event: ");
+        self.body.extend_from_slice(self.name_prefix.as_bytes());
         self.body.extend_from_slice(event_type.as_bytes());
         self.body.extend_from_slice(eol);
         self.body.extend_from_slice(b"data: ");
@@ -122,17 +125,24 @@ impl Writer {
         self.body.extend_from_slice(eol);
         self.body.extend_from_slice(eol);
         self.events += 1;
-        self.type_and_data_len += event_type.len() + data.len();
+        self.type_and_data_len += self.name_prefix.len() + event_type.len() + data.len();
         self.crlf_events += usize::from(crlf);
     }
 }
 
-/// Generates a body of about `target_len` bytes (never much less than 1 KiB) from `seed`.
-pub(crate) fn generate(target_len: usize, seed: u64) -> AnthropicStream {
+/// Generates a body of about `target_len` bytes (never much less than 1 KiB) from `seed`, with
+/// `name_prefix` before every event name: `""` gives the Messages API's names, `x-` a stream of
+/// the same shape whose names are not the API's.
+pub(crate) fn generate_named(
+    target_len: usize,
+    seed: u64,
+    name_prefix: &'static str,
+) -> AnthropicStream {
     const ALPHANUMERIC: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
     let mut rng = XorShift64::new(seed);
     let mut out = Writer {
+        name_prefix,
         body: Vec::with_capacity(target_len + TAIL_RESERVE),
         events: 0,
         type_and_data_len: 0,

@@ -304,8 +304,13 @@ impl Session {
     }
 
     fn with_what(config: &ClientConfig, what: What) -> Self {
+        let mut decoder = config.decoder.clone();
+        if matches!(what, What::Messages(_)) && decoder.expected_event_types().is_empty() {
+            // The API's names cost owned events no reference count.
+            decoder = decoder.event_types(&crate::messages::EVENT_TYPES);
+        }
         Self {
-            decoder: Decoder::with_config(config.decoder.clone()),
+            decoder: Decoder::with_config(decoder),
             config: config.clone(),
             what,
             state: State::Deferred,

@@ -86,7 +86,7 @@ impl Session {
         );
         let _ = reason;
         self.outputs.push_back(Output::DropConnection { attempt });
-        self.decoder = Decoder::with_config(self.config.decoder.clone());
+        self.decoder = Decoder::with_config(self.decoder.config().clone());
         self.accumulator = new_accumulator(&self.config);
         self.idle_deadline = None;
         self.state = State::Backoff { until: now + delay };
