@@ -587,6 +587,8 @@ pub struct Decoder {
     window: Window,
     /// The buffer of the last window, for the next one.
     spare: String,
+    /// The read position is the start of the window's carried line (before the chunk).
+    from_carry: bool,
     lines: LineState,
     builder: EventBuilder,
     /// `finish` was called.
@@ -596,95 +598,167 @@ pub struct Decoder {
 }
 
 /// The whole lines of a stretch of the front chunk, from `start` on (at most [`TEXT_WINDOW`]
-/// bytes, up to the last line end, and before any invalid UTF-8), validated as UTF-8 once with
-/// SIMD and copied once into a shared buffer: borrowed values are `&str` slices of it, owned
-/// values share it (a reference count, no copy and no second validation). The buffer is
-/// reclaimed for the next window when no owned event holds it, so borrowed events allocate
-/// nothing.
+/// bytes, up to the last line end, and before any invalid UTF-8), after the start of a line
+/// that earlier chunks began (`carry` bytes), validated as UTF-8 once with SIMD and copied
+/// once into a buffer: borrowed values are `&str` slices of it; the first owned value makes it
+/// shared, and owned values share it (a reference count, no copy and no second validation). So
+/// a line or a block across a chunk boundary is read like any other. The buffer is reused for
+/// the next window when no owned event holds it, so borrowed events allocate nothing.
 #[derive(Debug, Default)]
 struct Window {
-    /// The text, padded with spaces past `len` to the buffer's capacity (so that turning the
-    /// buffer into shared bytes allocates nothing).
-    text: ByteString,
+    text: WindowText,
     len: usize,
-    /// Where the text starts in the front chunk.
+    /// How many bytes of the text came from earlier chunks: `text[carry..]` is the front
+    /// chunk's, from `start` on.
+    carry: usize,
     start: usize,
     /// The chunk's byte just past the text, if any.
     next_byte: Option<u8>,
+    /// What follows the text in the chunk is valid and holds no line end: the start of a
+    /// line that goes on in a later chunk.
+    open_tail: bool,
+}
+
+/// A window's buffer: its own until an owned event shares it.
+#[derive(Debug)]
+enum WindowText {
+    Own(String),
+    Shared(ByteString),
+}
+
+impl Default for WindowText {
+    fn default() -> Self {
+        Self::Own(String::new())
+    }
 }
 
 impl Window {
-    /// The window of `chunk` from `start`, in `buf` (a reclaimed buffer, or a new one): empty
-    /// when no whole valid line starts there.
-    fn new(chunk: &Bytes, start: usize, line_ends: &LineEnds, spare: &mut String) -> Self {
+    /// The window of `chunk` from `start`, after the `carry` bytes of a line that earlier
+    /// chunks began, in a reclaimed buffer (`spare`) or a new one. Empty when no whole valid
+    /// line starts there, or when the carried line does not end in a valid window: the line
+    /// reader reads it on its own.
+    fn new(
+        carry: &[u8],
+        chunk: &Bytes,
+        start: usize,
+        line_ends: &LineEnds,
+        spare: &mut String,
+    ) -> Self {
         let rest = &chunk[start..];
         let rest = &rest[..rest.len().min(TEXT_WINDOW)];
-        // The last line end first, so that only whole lines are validated.
-        let text = line_ends.rfind(rest).and_then(|last| {
-            let lines = &rest[..=last];
-            match simdutf8::basic::from_utf8(lines) {
-                Ok(text) => Some(text),
-                Err(_) => {
-                    let valid = valid_prefix(lines);
-                    let last = line_ends.rfind(valid.as_bytes())?;
-                    valid.get(..=last)
-                }
-            }
-        });
-        let len = text.map_or(0, str::len);
-        let next_byte = chunk.get(start + len).copied();
-        let Some(text) = text else {
-            return Self {
-                text: ByteString::new(),
-                len,
-                start,
-                next_byte,
-            };
-        };
-        let mut buf = core::mem::take(spare);
-        // A buffer much larger than the text would cost more to pad than a new one.
-        if buf.capacity() > 4 * len && buf.capacity() > 4096 {
-            buf = String::new();
-        }
-        buf.clear();
-        buf.reserve_exact(len);
-        buf.push_str(text);
-        while buf.len() < buf.capacity() {
-            let pad = (buf.capacity() - buf.len()).min(PADDING.len());
-            buf.push_str(&PADDING[..pad]);
-        }
-        Self {
-            text: ByteString::from(buf),
-            len,
+        let empty = Self {
             start,
-            next_byte,
+            next_byte: rest.first().copied(),
+            ..Self::default()
+        };
+        // Validated front to back first (the input is read in order, which memory prefetches
+        // well), then cut at the last line end.
+        let Some((carried, cut, lines)) = carried(carry, rest) else {
+            return empty;
+        };
+        let valid = valid_prefix(lines);
+        let whole = valid.len() == lines.len() && rest.len() == chunk.len() - start;
+        let lines = match line_ends.rfind(valid.as_bytes()) {
+            Some(last) => valid.get(..=last).unwrap_or_default(),
+            None => return empty,
+        };
+        let len = carried.len() + cut.map_or(0, char::len_utf8) + lines.len();
+        if len == 0 {
+            return empty;
+        }
+        let mut buf = core::mem::take(spare);
+        buf.clear();
+        buf.push_str(carried);
+        if let Some(cut) = cut {
+            buf.push(cut);
+        }
+        buf.push_str(lines);
+        Self {
+            text: WindowText::Own(buf),
+            len,
+            carry: carry.len(),
+            start,
+            next_byte: chunk.get(start + len - carry.len()).copied(),
+            open_tail: whole,
         }
     }
 
-    /// Gives the buffer back, emptied, into `spare` when no owned event holds it.
+    /// The chunk position of text position `at` (at least `carry`).
+    #[inline(always)]
+    fn pos_of(&self, at: usize) -> usize {
+        debug_assert!(at >= self.carry, "a position in the carried line");
+        (self.start + at).saturating_sub(self.carry)
+    }
+
+    /// The stream offset of text position `at`, for a chunk at stream offset `consumed`.
+    #[inline(always)]
+    fn offset_of(&self, at: usize, consumed: u64) -> u64 {
+        (consumed + (self.start + at) as u64).saturating_sub(self.carry as u64)
+    }
+
+    /// Gives the buffer back, emptied, into `spare` when no owned event holds it (and it is
+    /// not one a long carried line grew).
     fn reclaim(self, spare: &mut String) {
-        if let Ok(mut bytes) = self.text.into_bytes().try_into_mut() {
-            bytes.clear();
-            if let Ok(buf) = String::from_utf8(Vec::from(bytes)) {
-                *spare = buf;
-            }
+        let mut buf = match self.text {
+            WindowText::Own(buf) => buf,
+            WindowText::Shared(text) => match text.into_bytes().try_into_mut() {
+                Ok(mut bytes) => {
+                    bytes.clear();
+                    String::from_utf8(Vec::from(bytes)).unwrap_or_default()
+                }
+                Err(_) => return,
+            },
+        };
+        // The larger buffer is kept (an empty window has none), up to what a window needs.
+        if buf.capacity() > spare.capacity() && buf.capacity() <= TEXT_WINDOW + KEEP_LINE_CAPACITY {
+            buf.clear();
+            *spare = buf;
         }
+    }
+
+    /// Makes the buffer shared, for owned values (the first time: one allocation).
+    #[inline(always)]
+    fn make_shared(&mut self) {
+        if let WindowText::Own(buf) = &mut self.text {
+            let buf = core::mem::take(buf);
+            self.text = WindowText::Shared(ByteString::from(buf));
+        }
+    }
+
+    /// Where reading goes on in the text: at its start when it begins with a carried line
+    /// not read yet (`from_carry`), else at chunk position `pos` when that is inside it.
+    #[inline(always)]
+    fn read_at(&self, pos: usize, from_carry: bool) -> Option<usize> {
+        if from_carry {
+            return (self.len > 0).then_some(0);
+        }
+        self.at(pos)
     }
 
     /// Where chunk position `pos` is in the text, when inside it.
     #[inline(always)]
     fn at(&self, pos: usize) -> Option<usize> {
-        pos.checked_sub(self.start).filter(|&at| at < self.len)
+        pos.checked_sub(self.start)
+            .map(|at| at + self.carry)
+            .filter(|&at| at < self.len)
+    }
+
+    #[inline(always)]
+    fn text(&self) -> &str {
+        match &self.text {
+            WindowText::Own(buf) => buf,
+            WindowText::Shared(text) => text,
+        }
     }
 
     #[inline(always)]
     fn bytes(&self) -> &[u8] {
-        self.text.as_bytes().get(..self.len).unwrap_or_default()
+        self.text().as_bytes()
     }
 
     #[inline(always)]
     fn str(&self, (from, to): (usize, usize)) -> &str {
-        self.text.get(from..to).unwrap_or_default()
+        self.text().get(from..to).unwrap_or_default()
     }
 
     /// Where the line that ends at `end` (an LF or a CR) is followed by the next (possibly
@@ -716,16 +790,18 @@ impl Window {
         }
     }
 
-    /// The range as a string that shares the window's buffer.
+    /// The range as a string that shares the window's buffer ([`make_shared`] first; else a
+    /// copy).
+    ///
+    /// [`make_shared`]: Self::make_shared
     #[inline(always)]
     fn share(&self, span: (usize, usize)) -> ByteString {
-        self.text.slice_ref(self.str(span))
+        match &self.text {
+            WindowText::Shared(text) => text.slice_ref(self.str(span)),
+            WindowText::Own(_) => ByteString::from(self.str(span)),
+        }
     }
 }
-
-/// Spaces, to pad a window's buffer to its capacity.
-const PADDING: &str = "                                                                \
-                                                                                               ";
 
 /// The value of a field: where it lies decides how it is kept.
 #[derive(Clone, Copy)]
@@ -751,7 +827,8 @@ impl Value<'_> {
     /// reclaimed) nor a buffer of the decoder's.
     fn detached(&self, chunk: &Bytes) -> ByteString {
         if let Self::Window(window, from, to) = *self
-            && let Some(bytes) = chunk.get(window.start + from..window.start + to)
+            && let Some(from) = (window.start + from).checked_sub(window.carry)
+            && let Some(bytes) = chunk.get(from..(window.start + to).saturating_sub(window.carry))
             && let Ok(text) = ByteString::try_from(chunk.slice_ref(bytes))
         {
             return text;
@@ -825,24 +902,29 @@ impl LineEnds {
 }
 
 /// The event names seen last, the latest first, so that an `event` line that repeats one is
-/// compared rather than searched, and an owned event's type shares the remembered string.
+/// compared rather than searched, and an owned event's type is the remembered string.
 #[derive(Debug, Default)]
 struct Names {
     /// Unused entries are empty and at the end. Names of up to 23 bytes are inline.
     recent: [SmolStr; RECENT_NAMES],
+    /// `event: ` and the name, as the quick path compares them (in two loads of 16 bytes),
+    /// when that fits [`EVENT_LINE_KEY`] bytes; else nothing (length 0).
+    lines: [[u8; EVENT_LINE_KEY]; RECENT_NAMES],
+    line_lens: [u8; RECENT_NAMES],
 }
 
+/// The longest `event` line the quick path compares whole.
+const EVENT_LINE_KEY: usize = 32;
+
 impl Names {
-    /// The entry whose name `line` starts with, and the name's length.
+    /// The entry whose `event: ` line `text` starts with, and that line's length (without its
+    /// line end).
     #[inline(always)]
-    fn prefix_of(&self, line: &[u8]) -> Option<(usize, usize)> {
-        for (i, name) in self.recent.iter().enumerate() {
-            let name = name.as_str().as_bytes();
-            if name.is_empty() {
-                break;
-            }
-            if starts_with_short(line, name) {
-                return Some((i, name.len()));
+    fn line_prefix_of(&self, text: &[u8]) -> Option<(usize, usize)> {
+        for i in 0..RECENT_NAMES {
+            let len = usize::from(self.line_lens[i]);
+            if len > 0 && starts_with_short(text, &self.lines[i][..len]) {
+                return Some((i, len));
             }
         }
         None
@@ -861,12 +943,25 @@ impl Names {
     fn promote(&mut self, i: usize) {
         if i > 0 {
             self.recent[..=i].rotate_right(1);
+            self.lines[..=i].rotate_right(1);
+            self.line_lens[..=i].rotate_right(1);
         }
     }
 
     /// Remembers a new name as the latest, forgetting the oldest; it is then entry 0.
     fn remember(&mut self, name: SmolStr) {
         self.recent.rotate_right(1);
+        self.lines.rotate_right(1);
+        self.line_lens.rotate_right(1);
+        let line = [b"event: ", name.as_str().as_bytes()];
+        let len = line[0].len() + line[1].len();
+        self.line_lens[0] = 0;
+        if len <= EVENT_LINE_KEY {
+            let key = &mut self.lines[0];
+            key[..line[0].len()].copy_from_slice(line[0]);
+            key[line[0].len()..len].copy_from_slice(line[1]);
+            self.line_lens[0] = u8::try_from(len).unwrap_or(0);
+        }
         self.recent[0] = name;
     }
 
@@ -1049,6 +1144,7 @@ impl Decoder {
             consumed: 0,
             window: Window::default(),
             spare: String::new(),
+            from_carry: false,
             lines: LineState {
                 partial: BytesMut::new(),
                 line_start: 0,
@@ -1207,13 +1303,21 @@ impl Decoder {
         if !self.quick_dispatch() && !self.advance()? {
             return Ok(None);
         }
+        if matches!(self.builder.data.slot, Slot::Window(..)) {
+            self.window.make_shared();
+        }
         let window = &self.window;
         let builder = &mut self.builder;
         builder.dispatched = false;
         let event = Event {
             event_type: builder.event_type.take_name(window, &builder.names),
             data: builder.data.take(window, &builder.names),
-            id: builder.last_event_id.clone(),
+            // An empty ID needs no call through the shared bytes' vtable.
+            id: if builder.last_event_id.is_empty() {
+                ByteString::new()
+            } else {
+                builder.last_event_id.clone()
+            },
             retry: builder.retry.take(),
         };
         builder.data.clear();
@@ -1267,6 +1371,7 @@ impl Decoder {
             pos,
             consumed,
             window,
+            from_carry,
             lines,
             builder,
             ..
@@ -1275,12 +1380,13 @@ impl Decoder {
         // A read position inside the window means that no line is pending: a partial line, a
         // line being skipped and a CR at the end of a chunk all leave it at the chunk's end,
         // and a BOM is matched before the first window.
-        if let Some(at) = window.at(*pos)
+        if let Some(at) = window.read_at(*pos, *from_carry)
             && let Some(next) = builder.quick_block(window, at, config)
         {
             debug_assert!(lines.is_clean(), "a pending line inside the window");
-            *pos = window.start + next;
-            lines.line_start = *consumed + *pos as u64;
+            *from_carry = false;
+            *pos = window.pos_of(next);
+            lines.line_start = window.offset_of(next, *consumed);
             return true;
         }
         false
@@ -1299,6 +1405,7 @@ impl Decoder {
             consumed,
             window,
             spare,
+            from_carry,
             lines,
             builder,
             ended,
@@ -1322,19 +1429,41 @@ impl Decoder {
                 continue;
             }
             if lines.is_clean() {
-                if window.at(*pos).is_none() {
+                if window.read_at(*pos, *from_carry).is_none() {
                     builder.leave_window(window);
                     core::mem::take(window).reclaim(spare);
-                    *window = Window::new(chunk, *pos, &builder.line_ends, spare);
+                    *window = Window::new(&[], chunk, *pos, &builder.line_ends, spare);
                 }
-                if let Some(at) = window.at(*pos) {
+                if let Some(at) = window.read_at(*pos, *from_carry) {
+                    *from_carry = false;
                     let (at, result) =
                         builder.window_lines(window, chunk, at, *consumed, lines, config);
-                    *pos = window.start + at;
+                    *pos = window.pos_of(at);
                     match result {
+                        // What follows the window is known to start a line that goes on in a
+                        // later chunk: keep it without searching it again.
+                        Ok(false) if window.open_tail && !lines.after_cr => {
+                            let tail = &chunk[(*pos).min(chunk.len())..];
+                            if fits_line(tail.len(), lines, config).is_ok() {
+                                lines.partial.extend_from_slice(tail);
+                                *pos = chunk.len();
+                            }
+                            continue;
+                        }
                         Ok(false) => continue,
                         result => return result,
                     }
+                }
+            } else if !lines.partial.is_empty() && !lines.skipping_line {
+                // A line that earlier chunks began: read with this chunk's lines, in one
+                // window, when it ends in it and is valid.
+                builder.leave_window(window);
+                core::mem::take(window).reclaim(spare);
+                *window = Window::new(&lines.partial, chunk, *pos, &builder.line_ends, spare);
+                if window.len > 0 {
+                    lines.release_partial();
+                    *from_carry = true;
+                    continue;
                 }
             }
             let rest = &chunk[*pos..];
@@ -1494,7 +1623,7 @@ impl EventBuilder {
                 at = next;
                 break Ok(true);
             }
-            lines.line_start = consumed + (window.start + at) as u64;
+            lines.line_start = window.offset_of(at, consumed);
             if text[at] == b'\n' {
                 // A blank line needs no search.
                 at += 1;
@@ -1528,7 +1657,7 @@ impl EventBuilder {
                 }
             }
         };
-        lines.line_start = consumed + (window.start + at) as u64;
+        lines.line_start = window.offset_of(at, consumed);
         (at, result)
     }
 
@@ -1548,13 +1677,9 @@ impl EventBuilder {
         let mut line = at;
         let mut name = None;
         if text[at] == b'e' {
-            let value = text.get(at + EVENT.len()..)?;
-            if text.get(at..at + EVENT.len())? != EVENT {
-                return None;
-            }
-            let (i, len) = self.names.prefix_of(value)?;
-            line = window.line_end_at(at + EVENT.len() + len)?;
-            name = Some((i, len));
+            let (i, len) = self.names.line_prefix_of(&text[at..])?;
+            line = window.line_end_at(at + len)?;
+            name = Some((i, len - EVENT.len()));
         }
         let value_start = line + DATA.len();
         if text.get(line..value_start)? != DATA {
@@ -1827,6 +1952,38 @@ fn starts_with_short(haystack: &[u8], prefix: &[u8]) -> bool {
         }
         _ => head == prefix,
     }
+}
+
+/// The carried start of a line (`carry`, bytes of earlier chunks) as text, the character a
+/// chunk boundary cut in two (completed from `lines`), and the rest of `lines`; `None` when
+/// the carried bytes are not valid UTF-8.
+fn carried<'a>(carry: &'a [u8], lines: &'a [u8]) -> Option<(&'a str, Option<char>, &'a [u8])> {
+    let valid_up_to = match simdutf8::compat::from_utf8(carry) {
+        Ok(text) => return Some((text, None, lines)),
+        // Only a character cut at the end is allowed.
+        Err(err) if err.error_len().is_none() => err.valid_up_to(),
+        Err(_) => return None,
+    };
+    let (valid, cut) = carry.split_at(valid_up_to);
+    let width: usize = match cut.first()? {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    };
+    let rest = lines.get(width.checked_sub(cut.len())?..)?;
+    let mut bytes = [0u8; 4];
+    for (slot, byte) in bytes.iter_mut().zip(cut.iter().chain(lines)).take(width) {
+        *slot = *byte;
+    }
+    let character = core::str::from_utf8(bytes.get(..width)?)
+        .ok()?
+        .chars()
+        .next()?;
+    Some((
+        simdutf8::basic::from_utf8(valid).ok()?,
+        Some(character),
+        rest,
+    ))
 }
 
 /// The longest valid UTF-8 prefix of `bytes` (all of it, normally), found with SIMD.
