@@ -216,6 +216,19 @@ impl DecoderConfig {
         self
     }
 
+    /// Whether a line of `len` bytes (without its line end) is within the limit: the one check
+    /// every path of the decoder makes.
+    #[inline(always)]
+    const fn line_fits(&self, len: usize) -> bool {
+        len <= self.max_line_len
+    }
+
+    /// Whether an event of `size` bytes so far can take `added` more.
+    #[inline(always)]
+    const fn event_fits(&self, size: usize, added: usize) -> bool {
+        added <= self.max_event_size.saturating_sub(size)
+    }
+
     /// The line length limit in bytes.
     #[must_use]
     pub const fn max_line_len_limit(&self) -> usize {
@@ -1570,7 +1583,7 @@ impl Decoder {
 /// its line end) starting at `lines.line_start` is too long.
 #[inline(always)]
 fn fits_line(len: usize, lines: &LineState, config: &DecoderConfig) -> Result<(), SseError> {
-    if len > config.max_line_len {
+    if !config.line_fits(len) {
         return Err(SseError::LineTooLong {
             limit: config.max_line_len,
             offset: lines.line_start,
@@ -1669,7 +1682,7 @@ impl EventBuilder {
     #[inline(always)]
     fn quick_block(&mut self, window: &Window, at: usize, config: &DecoderConfig) -> Option<usize> {
         const EVENT: &[u8] = b"event: ";
-        const DATA: &[u8] = b"data: ";
+        const DATA: &[u8; 6] = b"data: ";
         if self.skipping_event || self.data.is_set() {
             return None;
         }
@@ -1682,7 +1695,9 @@ impl EventBuilder {
             name = Some((i, len - EVENT.len()));
         }
         let value_start = line + DATA.len();
-        if text.get(line..value_start)? != DATA {
+        // A fixed-size comparison, inline.
+        let prefix: &[u8; 6] = text.get(line..value_start)?.try_into().ok()?;
+        if prefix != DATA {
             return None;
         }
         let end = value_start + self.line_ends.find(text.get(value_start..)?)?;
@@ -1691,8 +1706,8 @@ impl EventBuilder {
             _ => window.line_end_at(window.line_end_at(end)?)?,
         };
         let type_len = name.map_or(self.type_len, |(_, len)| len);
-        if (end - line).max(EVENT.len() + type_len) > config.max_line_len
-            || type_len + (end - value_start) > config.max_event_size
+        if !config.line_fits((end - line).max(EVENT.len() + type_len))
+            || !config.event_fits(0, type_len + (end - value_start))
         {
             return None;
         }
@@ -1835,7 +1850,7 @@ impl EventBuilder {
     /// Accounts for `added` bytes of event, or reports the event as too large.
     #[inline(always)]
     fn grow(&mut self, added: usize, offset: u64, config: &DecoderConfig) -> Result<(), SseError> {
-        if added > config.max_event_size - self.size {
+        if !config.event_fits(self.size, added) {
             return Err(SseError::EventTooLarge {
                 limit: config.max_event_size,
                 offset,
