@@ -1973,6 +1973,9 @@ fn starts_with_short(haystack: &[u8], prefix: &[u8]) -> bool {
 /// chunk boundary cut in two (completed from `lines`), and the rest of `lines`; `None` when
 /// the carried bytes are not valid UTF-8.
 fn carried<'a>(carry: &'a [u8], lines: &'a [u8]) -> Option<(&'a str, Option<char>, &'a [u8])> {
+    if let Ok(text) = simdutf8::basic::from_utf8(carry) {
+        return Some((text, None, lines));
+    }
     let valid_up_to = match simdutf8::compat::from_utf8(carry) {
         Ok(text) => return Some((text, None, lines)),
         // Only a character cut at the end is allowed.
