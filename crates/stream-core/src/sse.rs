@@ -1443,6 +1443,16 @@ impl Decoder {
             }
             if lines.is_clean() {
                 if window.read_at(*pos, *from_carry).is_none() {
+                    // What follows a window known to end in an open line starts a line that
+                    // goes on in a later chunk: keep it without looking at it again.
+                    if window.open_tail
+                        && *pos == window.pos_of(window.len)
+                        && fits_line(chunk.len() - *pos, lines, config).is_ok()
+                    {
+                        lines.partial.extend_from_slice(&chunk[*pos..]);
+                        *pos = chunk.len();
+                        continue;
+                    }
                     builder.leave_window(window);
                     core::mem::take(window).reclaim(spare);
                     *window = Window::new(&[], chunk, *pos, &builder.line_ends, spare);
@@ -1453,16 +1463,6 @@ impl Decoder {
                         builder.window_lines(window, chunk, at, *consumed, lines, config);
                     *pos = window.pos_of(at);
                     match result {
-                        // What follows the window is known to start a line that goes on in a
-                        // later chunk: keep it without searching it again.
-                        Ok(false) if window.open_tail && !lines.after_cr => {
-                            let tail = &chunk[(*pos).min(chunk.len())..];
-                            if fits_line(tail.len(), lines, config).is_ok() {
-                                lines.partial.extend_from_slice(tail);
-                                *pos = chunk.len();
-                            }
-                            continue;
-                        }
                         Ok(false) => continue,
                         result => return result,
                     }
