@@ -18,6 +18,9 @@
 //!
 //! * [`sse`]: the WHATWG "interpreting an event stream" algorithm as an incremental push
 //!   decoder: exact, linear-time, bounded and zero-copy where the input allows.
+//! * [`eventstream`]: the AWS event stream encoding in which Amazon Bedrock streams Claude's
+//!   events, as an incremental, bounded decoder, and Bedrock's frames as Messages events and
+//!   typed errors ([`eventstream::bedrock`]).
 //! * [`messages`]: the events and values of the Messages streaming API, exact on the wire
 //!   (unknown fields, blocks and events are kept) and typed where they are read.
 //! * [`accumulate`]: a pure fold of those events into a `Message`, with derived events and one
@@ -80,6 +83,7 @@ macro_rules! trace {
 
 pub mod accumulate;
 mod error;
+pub mod eventstream;
 pub mod exchange;
 pub mod messages;
 pub mod partial_json;

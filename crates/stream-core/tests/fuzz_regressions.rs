@@ -8,6 +8,8 @@ mod reference;
 
 #[path = "fuzz_checks/accumulator.rs"]
 mod accumulator;
+#[path = "fuzz_checks/eventstream.rs"]
+mod eventstream;
 #[path = "fuzz_checks/partial_json.rs"]
 mod partial_json;
 #[path = "fuzz_checks/session.rs"]
@@ -63,4 +65,22 @@ fn partial_json_regressions_pass() {
 #[test]
 fn session_regressions_pass() {
     replay("session", session::check);
+}
+
+#[test]
+fn eventstream_regressions_pass() {
+    replay("eventstream", eventstream::check);
+    // A few inputs of every shape, so that the check itself runs without the fuzzer too.
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for len in 0..400 {
+        let data: Vec<u8> = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed.to_be_bytes()[0]
+            })
+            .collect();
+        eventstream::check(&data);
+    }
 }
