@@ -142,15 +142,8 @@ pub(crate) struct StreamArgs {
     /// The `anthropic-version` header [default: 2023-06-01].
     #[arg(long, value_name = "VERSION")]
     pub(crate) api_version: Option<String>,
-    /// The total deadline, in seconds, retries included [default: none].
-    #[arg(long, value_name = "SECONDS")]
-    pub(crate) timeout: Option<f64>,
-    /// The longest silence of the server while streaming, in seconds [default: 90].
-    #[arg(long, value_name = "SECONDS")]
-    pub(crate) idle_timeout: Option<f64>,
-    /// Retries of a failed request (429, 5xx, connection errors) [default: 2].
-    #[arg(long, value_name = "N")]
-    pub(crate) max_retries: Option<u32>,
+    #[command(flatten)]
+    pub(crate) deadlines: DeadlineArgs,
     /// A full request body (JSON); the options above override its fields, and the prompt is
     /// added as a last user message.
     #[arg(long, value_name = "FILE")]
@@ -236,17 +229,25 @@ pub(crate) struct SseArgs {
     /// The transport.
     #[arg(long, value_enum, default_value_t = Transport::Hyper)]
     pub(crate) transport: Transport,
-    /// The total deadline, in seconds, reconnections included [default: none].
-    #[arg(long, value_name = "SECONDS")]
-    pub(crate) timeout: Option<f64>,
-    /// The longest silence of the server, in seconds [default: 90].
-    #[arg(long, value_name = "SECONDS")]
-    pub(crate) idle_timeout: Option<f64>,
-    /// Retries of the first request (408, 409, 429, 5xx, connection errors) [default: 2].
-    #[arg(long, value_name = "N")]
-    pub(crate) max_retries: Option<u32>,
+    #[command(flatten)]
+    pub(crate) deadlines: DeadlineArgs,
     /// Print the summary line (events, reconnections, last event ID, elapsed time) on standard
     /// error even when it is not a terminal.
     #[arg(long)]
     pub(crate) stats: bool,
+}
+
+/// Deadlines and retries, for streaming a reply and for `sse`.
+#[derive(Debug, Args)]
+pub(crate) struct DeadlineArgs {
+    /// The total deadline, in seconds, retries and reconnections included [default: none].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) timeout: Option<f64>,
+    /// The longest silence of the server while streaming, in seconds [default: 90].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) idle_timeout: Option<f64>,
+    /// Retries of a failed request before any event (408, 409, 429, 5xx, connection errors)
+    /// [default: 2].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_retries: Option<u32>,
 }

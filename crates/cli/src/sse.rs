@@ -16,12 +16,7 @@ pub(crate) fn run(args: &SseArgs) -> u8 {
         Ok(request) => request,
         Err(code) => return code,
     };
-    let config = match deadlines(
-        ClientConfig::new(),
-        args.timeout,
-        args.idle_timeout,
-        args.max_retries,
-    ) {
+    let config = match deadlines(ClientConfig::new(), &args.deadlines) {
         Ok(config) => config,
         Err(code) => return code,
     };

@@ -12,7 +12,7 @@ use anthropic_stream::{
 };
 use messages_test_server::{Reply, Server};
 
-use crate::args::{StreamArgs, Transport};
+use crate::args::{DeadlineArgs, StreamArgs, Transport};
 use crate::{exit, usage};
 
 const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
@@ -191,23 +191,18 @@ fn connection_options(mut config: ClientConfig, args: &StreamArgs) -> Result<Cli
     if let Some(version) = &args.api_version {
         config.api_version.clone_from(version);
     }
-    deadlines(config, args.timeout, args.idle_timeout, args.max_retries)
+    deadlines(config, &args.deadlines)
 }
 
 /// The total and idle deadlines and the retries of the command line over a configuration.
-pub(crate) fn deadlines(
-    mut config: ClientConfig,
-    total: Option<f64>,
-    idle: Option<f64>,
-    max_retries: Option<u32>,
-) -> Result<ClientConfig, u8> {
-    if let Some(total) = total {
+pub(crate) fn deadlines(mut config: ClientConfig, args: &DeadlineArgs) -> Result<ClientConfig, u8> {
+    if let Some(total) = args.timeout {
         config.timeouts.total = Some(duration_arg(total, "--timeout")?);
     }
-    if let Some(idle) = idle {
+    if let Some(idle) = args.idle_timeout {
         config.timeouts.idle = duration_arg(idle, "--idle-timeout")?;
     }
-    if let Some(retries) = max_retries {
+    if let Some(retries) = args.max_retries {
         config = config.max_retries(retries);
     }
     Ok(config)

@@ -55,6 +55,23 @@ fn run(command: &mut Command) -> Run {
     }
 }
 
+/// Starts `anthropic-stream serve --port 0` with these arguments; returns it and the base URL
+/// it printed.
+fn serve(args: &[&str]) -> (Child, String) {
+    let mut serve = cli()
+        .args(["serve", "--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    (serve, url.trim().to_owned())
+}
+
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/anthropic")
 }
@@ -429,25 +446,7 @@ fn ctrl_c_closes_the_connection_and_exits_130() {
 #[cfg(unix)]
 #[test]
 fn serve_runs_the_local_server_with_faults() {
-    let mut serve = cli()
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--fault",
-            "status=529*1",
-            "--fault",
-            "retry-after=0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    let url = url.trim().to_owned();
+    let (mut serve, url) = serve(&["--fault", "status=529*1", "--fault", "retry-after=0"]);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     // No credential needed; the first request is overloaded and retried.
     let out = run(cli().args(["--base-url", &url, "--stats", "Hello"]));
@@ -682,17 +681,8 @@ fn every_request_option_reaches_the_server() {
 
 #[test]
 fn serve_answers_the_request_too() {
-    let mut serve = cli()
-        .args(["serve", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    let out = run(cli().args(["--base-url", url.trim(), "--final", "-t", "3", "Ping"]));
+    let (mut serve, url) = serve(&[]);
+    let out = run(cli().args(["--base-url", &url, "--final", "-t", "3", "Ping"]));
     interrupt(&serve);
     let _ = serve.wait();
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -887,27 +877,8 @@ fn sse_exit_codes_follow_the_error_class() {
 
 #[test]
 fn serve_feed_serves_a_resumable_feed() {
-    let mut serve = cli()
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--feed",
-            "7",
-            "--drop-every",
-            "3",
-            "--retry-ms",
-            "10",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    let out = run(cli().args(["sse", "--reconnect", &format!("{}/feed", url.trim())]));
+    let (mut serve, url) = serve(&["--feed", "7", "--drop-every", "3", "--retry-ms", "10"]);
+    let out = run(cli().args(["sse", "--reconnect", &format!("{url}/feed")]));
     interrupt(&serve);
     let _ = serve.wait();
     assert_eq!(out.code, 0, "{}", out.stderr);
