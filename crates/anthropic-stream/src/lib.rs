@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `hyper` (default) | the async client at the crate root: [`Client`], `client.messages().stream(params).enter().await`, a `futures_core::Stream` of events; tokio, hyper 1, HTTP/1.1 and HTTP/2 |
 //! | `ureq` | the blocking client under [`blocking`]: the same API, an `Iterator` of events; ureq 3, no async runtime |
+//! | `bedrock` | Claude on Amazon Bedrock, signed with AWS Signature Version 4: `bedrock` (Google Vertex AI, in [`vertex`], needs no feature) |
 //!
 //! Features are additive: enable both and use both. TLS is rustls with the ring provider and
 //! the webpki roots in either case. Everything else (parameters, events, [`Message`], the
@@ -48,8 +49,11 @@
 //! Sans-IO crate [`stream_core`], re-exported whole for embedding in your own loop.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "bedrock")]
+pub mod bedrock;
 pub mod conformance;
 pub mod ndjson;
+pub mod vertex;
 
 pub use stream_core;
 pub use stream_core::Error;
@@ -58,6 +62,7 @@ pub use stream_core::messages::{
     ApiErrorBody, BlockKind, ContentBlock, Delta, EventError, Message, MessageDelta, StopReason,
     StreamEvent, Usage,
 };
+pub use stream_core::provider::Provider;
 pub use stream_core::proxy::{Proxies, Proxy};
 pub use stream_core::request::{
     BlockParam, ClientConfig, ConfigError, MessageParam, MessageParams, ParamsError, Request,

@@ -555,6 +555,8 @@ pub(crate) fn exit_code(err: &Error) -> u8 {
     match err.session_error().map(|s| &s.kind) {
         Some(ErrorKind::Api(_)) => exit::API,
         Some(ErrorKind::Protocol(_)) => exit::PROTOCOL,
+        // No credentials to sign with: the caller's setup, as a missing API key is.
+        Some(ErrorKind::Auth(_)) => exit::USAGE,
         Some(_) => exit::TRANSPORT,
         None => exit::USAGE,
     }

@@ -27,6 +27,8 @@
 //!   documented rule for every protocol violation.
 //! * [`partial_json`]: an incremental JSON parser whose live partial value costs amortised
 //!   O(1) per byte, for streamed tool input.
+//! * [`provider`]: where Messages requests go (the Anthropic API, Amazon Bedrock, Google
+//!   Vertex AI) and how each attempt is authorized.
 //! * [`proxy`]: which proxy each request goes through (`HTTPS_PROXY`, `NO_PROXY`, ...),
 //!   decided once for both transports.
 //! * [`request`]: the request parameters and client configuration, described as plain values.
@@ -87,6 +89,7 @@ pub mod eventstream;
 pub mod exchange;
 pub mod messages;
 pub mod partial_json;
+pub mod provider;
 pub mod proxy;
 pub mod request;
 pub mod session;

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::messages::{ContentBlock, JsonObject, Message};
+use crate::provider::{Authorizer, Provider, SharedAuthorizer};
 use crate::proxy::{Proxies, Proxy};
 use crate::sse::DecoderConfig;
 
@@ -73,6 +74,9 @@ pub enum Auth {
     ApiKey(Secret),
     /// `Authorization: Bearer <token>`.
     AuthToken(Secret),
+    /// Asked on every attempt, with the attempt's wall-clock time: a signer (Bedrock's AWS
+    /// Signature Version 4) or a token that can change ([`BearerProvider`](crate::provider::BearerProvider)).
+    Authorizer(SharedAuthorizer),
 }
 
 /// The deadlines a session enforces, each with its reason.
@@ -139,7 +143,10 @@ impl Default for RetryPolicy {
 pub struct ClientConfig {
     /// Credentials.
     pub auth: Auth,
-    /// The base URL, without a trailing slash (default [`DEFAULT_BASE_URL`]).
+    /// The service Messages requests go to (default [`Provider::Anthropic`]).
+    pub provider: Provider,
+    /// The base URL, without a trailing slash (default [`DEFAULT_BASE_URL`], or the provider's
+    /// [`default_base_url`](Provider::default_base_url)).
     pub base_url: String,
     /// The `anthropic-version` header (default [`DEFAULT_API_VERSION`]).
     pub api_version: String,
@@ -180,6 +187,7 @@ impl ClientConfig {
     pub fn new() -> Self {
         Self {
             auth: Auth::None,
+            provider: Provider::Anthropic,
             base_url: DEFAULT_BASE_URL.to_string(),
             api_version: DEFAULT_API_VERSION.to_string(),
             betas: Vec::new(),
@@ -294,6 +302,46 @@ impl ClientConfig {
         Proxies::from_lookup(lenient).unwrap_or_default()
     }
 
+    /// Sends Messages requests to `provider`, at its default base URL (set another with
+    /// [`base_url`](Self::base_url) after this call).
+    ///
+    /// ```
+    /// use stream_core::provider::Provider;
+    /// use stream_core::request::{ClientConfig, MessageParam, MessageParams};
+    ///
+    /// let params = MessageParams::new("claude-sonnet-4-5@20250929", 256).message(MessageParam::user("Hi"));
+    /// let config = ClientConfig::new().provider(Provider::vertex("my-project", "us-east5"));
+    /// let request = config.build_request(&params, 0)?;
+    /// assert_eq!(
+    ///     request.url,
+    ///     "https://us-east5-aiplatform.googleapis.com/v1/projects/my-project/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict",
+    /// );
+    /// let body: serde_json::Value = serde_json::from_slice(&request.body)?;
+    /// assert_eq!((body["anthropic_version"].as_str(), body["stream"].as_bool()), (Some("vertex-2023-10-16"), Some(true)));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn provider(mut self, provider: Provider) -> Self {
+        self.base_url = provider.default_base_url();
+        self.provider = provider;
+        self
+    }
+
+    /// Authorizes every attempt with `authorizer` (see [`Authorizer`]).
+    ///
+    /// ```
+    /// use stream_core::provider::{AuthError, BearerProvider};
+    /// use stream_core::request::{Auth, ClientConfig};
+    ///
+    /// let config = ClientConfig::new().authorizer(BearerProvider::new(|| Ok::<_, AuthError>("token".into())));
+    /// assert!(matches!(config.auth, Auth::Authorizer(_)));
+    /// ```
+    #[must_use]
+    pub fn authorizer(mut self, authorizer: impl Authorizer + 'static) -> Self {
+        self.auth = Auth::Authorizer(SharedAuthorizer::new(authorizer));
+        self
+    }
+
     /// Authenticates with an API key (`x-api-key`).
     #[must_use]
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
@@ -403,7 +451,9 @@ impl ClientConfig {
     }
 
     /// Describes the request for `params`, for the attempt that follows `retries` retries
-    /// (sent in `x-stainless-retry-count`, as the official SDKs do).
+    /// (sent in `x-stainless-retry-count`, as the official SDKs do), to the configured
+    /// [`Provider`]. An [`Auth::Authorizer`] is not asked here: a session asks it as each
+    /// attempt leaves, with the time.
     ///
     /// # Errors
     ///
@@ -413,15 +463,32 @@ impl ClientConfig {
         params: &MessageParams,
         retries: u32,
     ) -> Result<Request, ParamsError> {
-        params.validate()?;
-        let body = params.to_body()?;
-        Ok(self.request_with_body(body, retries))
+        let (path, body) = self.messages_body(params)?;
+        Ok(self.request_to(&path, body, retries))
     }
 
-    pub(crate) fn request_with_body(&self, body: Bytes, retries: u32) -> Request {
+    /// The validated path and body of a Messages request for `params`, as the provider wants
+    /// them.
+    pub(crate) fn messages_body(
+        &self,
+        params: &MessageParams,
+    ) -> Result<(String, Bytes), ParamsError> {
+        params.validate()?;
+        let body = params.to_body()?;
+        if self.provider == Provider::Anthropic {
+            return Ok(("/v1/messages".to_string(), body));
+        }
+        let mut betas: Vec<&str> = self.betas.iter().map(String::as_str).collect();
+        betas.extend(crate::provider::betas_of(&self.headers));
+        self.provider.messages_request(body, &betas)
+    }
+
+    /// The request to `path` under the base URL with `body`, headers and query parameters
+    /// (credentials other than an [`Auth::Authorizer`]'s included).
+    pub(crate) fn request_to(&self, path: &str, body: Bytes, retries: u32) -> Request {
         let mut headers = Vec::with_capacity(8 + self.headers.len());
         match &self.auth {
-            Auth::None => {}
+            Auth::None | Auth::Authorizer(_) => {}
             Auth::ApiKey(key) => headers.push(("x-api-key".to_string(), key.expose().to_string())),
             Auth::AuthToken(token) => headers.push((
                 "authorization".to_string(),
@@ -445,7 +512,10 @@ impl ClientConfig {
             headers.push(("anthropic-beta".to_string(), betas.join(",")));
         }
         headers.push(("content-type".to_string(), "application/json".to_string()));
-        headers.push(("accept".to_string(), "text/event-stream".to_string()));
+        headers.push((
+            "accept".to_string(),
+            self.provider.stream_content_type().to_string(),
+        ));
         headers.push(("user-agent".to_string(), self.user_agent.clone()));
         headers.push(("x-stainless-retry-count".to_string(), retries.to_string()));
         for (name, value) in &self.headers {
@@ -456,7 +526,7 @@ impl ClientConfig {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
             headers.push((name.to_ascii_lowercase(), value.clone()));
         }
-        let mut url = join_url(&self.base_url, "/v1/messages");
+        let mut url = join_url(&self.base_url, path);
         for (key, value) in &self.query {
             url.push(if url.contains('?') { '&' } else { '?' });
             percent_encode(&mut url, key);

@@ -72,6 +72,12 @@ pub trait BlockingIo {
     /// The transport's monotonic clock: the time since any fixed origin.
     fn now(&self) -> Duration;
 
+    /// The wall-clock time (since the UNIX epoch), for authorizers that sign each attempt
+    /// with it ([`Session::set_wall_clock`]); `None` (the default) for an IO without one.
+    fn unix_time(&self) -> Option<Duration> {
+        None
+    }
+
     /// Sends `request` for `attempt`. A transport that blocks until the response head reports
     /// it (or the failure) to `exchange` here; one that does not, from [`wait`](Self::wait).
     fn send(&mut self, exchange: &mut Exchange, attempt: AttemptId, request: &Request);
@@ -94,6 +100,11 @@ pub trait BlockingIo {
 pub trait AsyncIo: Unpin {
     /// The transport's monotonic clock: the time since any fixed origin.
     fn now(&self) -> Duration;
+
+    /// As [`BlockingIo::unix_time`].
+    fn unix_time(&self) -> Option<Duration> {
+        None
+    }
 
     /// Starts sending `request` for `attempt`; its head is reported from
     /// [`poll_wait`](Self::poll_wait).
@@ -132,6 +143,8 @@ pub struct Async<I>(pub I);
 pub trait Mode: sealed::Sealed {
     /// The IO's clock.
     fn now(&self) -> Duration;
+    /// The IO's wall clock, if it has one.
+    fn unix_time(&self) -> Option<Duration>;
 }
 
 impl<I: BlockingIo> sealed::Sealed for Blocking<I> {}
@@ -141,11 +154,17 @@ impl<I: BlockingIo> Mode for Blocking<I> {
     fn now(&self) -> Duration {
         self.0.now()
     }
+    fn unix_time(&self) -> Option<Duration> {
+        self.0.unix_time()
+    }
 }
 
 impl<I: AsyncIo> Mode for Async<I> {
     fn now(&self) -> Duration {
         self.0.now()
+    }
+    fn unix_time(&self) -> Option<Duration> {
+        self.0.unix_time()
     }
 }
 
@@ -164,10 +183,14 @@ impl<M: Mode> Drop for Driver<M> {
 
 impl<M: Mode> Driver<M> {
     /// Starts the exchange of `session`.
-    fn new(mode: M, session: Session) -> Self {
+    fn new(mode: M, mut session: Session) -> Self {
+        let now = mode.now();
+        if let Some(unix_time) = mode.unix_time() {
+            session.set_wall_clock(now, unix_time);
+        }
         let mut exchange = Exchange::new(seeded(session));
         // A fresh session is deferred: entering cannot fail.
-        let _ = exchange.enter(mode.now());
+        let _ = exchange.enter(now);
         Self { exchange, mode }
     }
 }
@@ -927,6 +950,7 @@ pub struct Replay {
     now: Duration,
     open: Option<(AttemptId, Recorded)>,
     sent: Vec<Request>,
+    unix_origin: Option<Duration>,
 }
 
 impl Replay {
@@ -969,6 +993,22 @@ impl Replay {
         self
     }
 
+    /// Gives the replay a wall clock that reads `unix_time` (since the UNIX epoch) when its own
+    /// clock reads zero, for streams whose requests are signed with the time.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stream_core::stream::{BlockingIo, Replay};
+    ///
+    /// let io = Replay::new().wall_clock(Duration::from_secs(1_700_000_000));
+    /// assert_eq!(io.unix_time(), Some(Duration::from_secs(1_700_000_000)));
+    /// ```
+    #[must_use]
+    pub fn wall_clock(mut self, unix_time: Duration) -> Self {
+        self.unix_origin = Some(unix_time);
+        self
+    }
+
     /// The replay's clock: where the last deadline it waited for left it.
     #[must_use]
     pub fn now(&self) -> Duration {
@@ -997,6 +1037,10 @@ impl Replay {
 impl BlockingIo for Replay {
     fn now(&self) -> Duration {
         self.now
+    }
+
+    fn unix_time(&self) -> Option<Duration> {
+        Some(self.unix_origin? + self.now)
     }
 
     fn send(&mut self, exchange: &mut Exchange, attempt: AttemptId, request: &Request) {
@@ -1041,6 +1085,10 @@ impl BlockingIo for Replay {
 impl AsyncIo for Replay {
     fn now(&self) -> Duration {
         self.now
+    }
+
+    fn unix_time(&self) -> Option<Duration> {
+        BlockingIo::unix_time(self)
     }
 
     fn send(&mut self, exchange: &mut Exchange, attempt: AttemptId, request: &Request) {

@@ -319,6 +319,12 @@ impl AsyncIo for HyperIo {
         self.origin.elapsed()
     }
 
+    fn unix_time(&self) -> Option<Duration> {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+    }
+
     fn send(&mut self, exchange: &mut Exchange, attempt: AttemptId, request: &Request) {
         match request.to_http() {
             Ok(request) => {

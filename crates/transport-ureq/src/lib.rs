@@ -211,6 +211,12 @@ impl BlockingIo for UreqIo {
         self.origin.elapsed()
     }
 
+    fn unix_time(&self) -> Option<Duration> {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+    }
+
     fn send(&mut self, exchange: &mut Exchange, attempt: AttemptId, request: &Request) {
         let now = self.now();
         let proxy = match self

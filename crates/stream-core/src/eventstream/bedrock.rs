@@ -28,7 +28,7 @@ use core::fmt;
 
 use base64::Engine as _;
 
-use super::Message;
+use super::{HeaderValue, Message};
 use crate::messages::{EventError, StreamEvent};
 use crate::session::{ApiError, ApiErrorKind};
 
@@ -99,11 +99,11 @@ pub fn frame(message: &Message) -> Result<Frame, BedrockError> {
         Some("error") => Ok(Frame::Exception(exception(
             message
                 .header(":error-code")
-                .and_then(super::HeaderValue::as_str)
+                .and_then(HeaderValue::as_str)
                 .unwrap_or("error"),
             message
                 .header(":error-message")
-                .and_then(super::HeaderValue::as_str)
+                .and_then(HeaderValue::as_str)
                 .unwrap_or_default()
                 .as_bytes(),
         ))),
@@ -176,4 +176,57 @@ fn exception(exception_type: &str, payload: &[u8]) -> ApiError {
         mid_stream: true,
         body,
     }
+}
+
+/// A `chunk` event carrying one Messages event's JSON, as Bedrock frames it (for servers and
+/// tests that speak Bedrock's side).
+///
+/// ```
+/// use stream_core::eventstream::bedrock::{chunk, frame, Frame};
+/// use stream_core::messages::StreamEvent;
+///
+/// let message = chunk(r#"{"type":"message_stop"}"#);
+/// assert!(matches!(frame(&message)?, Frame::Event(StreamEvent::MessageStop)));
+/// # Ok::<(), stream_core::eventstream::bedrock::BedrockError>(())
+/// ```
+#[must_use]
+pub fn chunk(event_json: &str) -> Message {
+    let bytes = base64::engine::general_purpose::STANDARD.encode(event_json);
+    let payload = serde_json::json!({ "bytes": bytes }).to_string();
+    Message::new(payload)
+        .with_header(":message-type", HeaderValue::String("event".to_string()))
+        .with_header(":event-type", HeaderValue::String("chunk".to_string()))
+        .with_header(
+            ":content-type",
+            HeaderValue::String("application/json".to_string()),
+        )
+}
+
+/// An exception frame of `exception_type` (`throttlingException`, ...) with `message`, as
+/// Bedrock sends it mid-stream.
+///
+/// ```
+/// use stream_core::eventstream::bedrock::{exception_frame, frame, Frame};
+///
+/// let message = exception_frame("throttlingException", "Too many requests");
+/// let Frame::Exception(error) = frame(&message)? else { panic!() };
+/// assert_eq!((error.status, error.message.as_str()), (429, "Too many requests"));
+/// # Ok::<(), stream_core::eventstream::bedrock::BedrockError>(())
+/// ```
+#[must_use]
+pub fn exception_frame(exception_type: &str, message: &str) -> Message {
+    let payload = serde_json::json!({ "message": message }).to_string();
+    Message::new(payload)
+        .with_header(
+            ":message-type",
+            HeaderValue::String("exception".to_string()),
+        )
+        .with_header(
+            ":exception-type",
+            HeaderValue::String(exception_type.to_string()),
+        )
+        .with_header(
+            ":content-type",
+            HeaderValue::String("application/json".to_string()),
+        )
 }

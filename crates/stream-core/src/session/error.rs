@@ -7,8 +7,10 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::accumulate::{AccumulateError, Violation, api_error_kind};
+use crate::eventstream::EventStreamError;
 use crate::messages::Message;
 use crate::partial_json::PartialJsonError;
+use crate::provider::AuthError;
 use crate::sse::SseError;
 
 /// How a transport failed, as the driver classified it.
@@ -144,6 +146,8 @@ pub enum ProtocolError {
     },
     /// The SSE decoder refused the stream (a limit).
     Sse(SseError),
+    /// The event stream decoder refused a Bedrock stream (a checksum, a length, a limit).
+    EventStream(EventStreamError),
     /// An event's data was not the JSON its name promises.
     InvalidEvent(String),
     /// The stream ended before `message_stop`.
@@ -187,6 +191,10 @@ pub enum ErrorKind {
     Timeout(Deadline),
     /// The peer broke the protocol.
     Protocol(ProtocolError),
+    /// The configured [`Authorizer`](crate::provider::Authorizer) could not authorize an
+    /// attempt (no credentials, no wall clock to sign with): nothing was sent for it. The
+    /// caller's configuration is to blame.
+    Auth(AuthError),
 }
 
 /// Why a session failed, with everything that was received.
@@ -219,6 +227,8 @@ impl SessionError {
             ErrorKind::Protocol(ProtocolError::InvalidToolInput { .. }) => "invalid_tool_input",
             ErrorKind::Protocol(ProtocolError::Violation(_)) => "protocol_violation",
             ErrorKind::Protocol(ProtocolError::Sse(_)) => "sse",
+            ErrorKind::Protocol(ProtocolError::EventStream(_)) => "event_stream",
+            ErrorKind::Auth(_) => "auth",
             ErrorKind::Protocol(ProtocolError::InvalidEvent(_)) => "invalid_json",
             ErrorKind::Protocol(ProtocolError::MessageTooLarge { .. }) => "message_too_large",
         }
@@ -250,6 +260,8 @@ impl fmt::Display for SessionError {
                 write!(f, "expected text/event-stream, got `{content_type}`")?;
             }
             ErrorKind::Protocol(ProtocolError::Sse(err)) => write!(f, "{err}")?,
+            ErrorKind::Protocol(ProtocolError::EventStream(err)) => write!(f, "{err}")?,
+            ErrorKind::Auth(err) => write!(f, "{err}")?,
             ErrorKind::Protocol(ProtocolError::InvalidEvent(err)) => write!(f, "{err}")?,
             ErrorKind::Protocol(ProtocolError::Truncated { .. }) => {
                 f.write_str("the stream ended before `message_stop`")?;

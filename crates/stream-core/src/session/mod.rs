@@ -112,8 +112,10 @@ use core::time::Duration;
 use bytes::Bytes;
 
 use crate::accumulate::{AccumulateError, Accumulator};
+use crate::eventstream::{self, bedrock};
 use crate::messages::{ApiErrorBody, Message, StreamEvent};
-use crate::request::{ClientConfig, MessageParams, ParamsError, Request, RequestOptions};
+use crate::provider::Provider;
+use crate::request::{Auth, ClientConfig, MessageParams, ParamsError, Request, RequestOptions};
 use crate::sse::Decoder;
 
 mod error;
@@ -223,8 +225,9 @@ enum State {
 /// What a session sends, and how it reads the reply.
 #[derive(Debug)]
 enum What {
-    /// A Messages request: this body, events folded into a message.
-    Messages(Bytes),
+    /// A Messages request: this path (under the base URL) and body, events folded into a
+    /// message.
+    Messages { path: String, body: Bytes },
     /// Any request, events passed on as they are.
     Raw(Request),
 }
@@ -263,6 +266,11 @@ pub struct Session {
     /// Reconnections made, and those in a row that brought no event.
     reconnects: u32,
     failures_in_row: u32,
+    /// Bedrock's frames, for a Messages request to Bedrock (the SSE decoder is unused then).
+    frames: Option<eventstream::Decoder>,
+    /// A reading of the driver's monotonic clock and the wall-clock time (since the UNIX
+    /// epoch) at that reading, for authorizers that sign with the time.
+    wall_clock: Option<(Duration, Duration)>,
 }
 
 impl Session {
@@ -272,9 +280,8 @@ impl Session {
     ///
     /// [`ParamsError`] when the parameters cannot be sent.
     pub fn new(config: &ClientConfig, params: &MessageParams) -> Result<Self, ParamsError> {
-        params.validate()?;
-        let body = params.to_body()?;
-        Ok(Self::with_what(config, What::Messages(body)))
+        let (path, body) = config.messages_body(params)?;
+        Ok(Self::with_what(config, What::Messages { path, body }))
     }
 
     /// Describes a request to any SSE endpoint (an OpenAI-style stream, a notification feed):
@@ -305,11 +312,18 @@ impl Session {
 
     fn with_what(config: &ClientConfig, what: What) -> Self {
         let mut decoder = config.decoder.clone();
-        if matches!(what, What::Messages(_)) && decoder.expected_event_types().is_empty() {
+        if matches!(what, What::Messages { .. }) && decoder.expected_event_types().is_empty() {
             // The API's names cost owned events no reference count.
             decoder = decoder.event_types(&crate::messages::EVENT_TYPES);
         }
+        let bedrock = matches!(what, What::Messages { .. })
+            && matches!(config.provider, Provider::Bedrock { .. });
         Self {
+            frames: bedrock.then(|| {
+                let limit = config.decoder.max_event_size_limit().max(1 << 20);
+                eventstream::Decoder::with_max_message_len(limit)
+            }),
+            wall_clock: None,
             decoder: Decoder::with_config(decoder),
             config: config.clone(),
             what,
@@ -388,6 +402,37 @@ impl Session {
             seed
         };
         self
+    }
+
+    /// Tells the session the wall-clock time (since the UNIX epoch) at the driver's monotonic
+    /// `now`, for an [`Authorizer`](crate::provider::Authorizer) that signs each attempt with
+    /// the time (Bedrock's AWS Signature Version 4). Later attempts count from it on the
+    /// monotonic clock, so the session never reads a clock. Both transports call it once,
+    /// when the stream is entered.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stream_core::request::{ClientConfig, Request};
+    /// use stream_core::session::Session;
+    ///
+    /// let mut session = Session::raw(&ClientConfig::new(), Request::new("GET", "http://127.0.0.1/feed"));
+    /// session.set_wall_clock(Duration::from_secs(5), Duration::from_secs(1_700_000_000));
+    /// assert_eq!(session.wall_clock_at(Duration::from_secs(65)), Some(Duration::from_secs(1_700_000_060)));
+    /// ```
+    pub fn set_wall_clock(&mut self, now: Duration, unix_time: Duration) {
+        self.wall_clock = Some((now, unix_time));
+    }
+
+    /// The wall-clock time at the monotonic `now`, when the driver gave one
+    /// ([`set_wall_clock`](Self::set_wall_clock)).
+    #[must_use]
+    pub fn wall_clock_at(&self, now: Duration) -> Option<Duration> {
+        let (at, unix) = self.wall_clock?;
+        Some(if now >= at {
+            unix + (now - at)
+        } else {
+            unix.saturating_sub(at - now)
+        })
     }
 
     /// The state.
@@ -525,10 +570,12 @@ impl Session {
         }
         if (200..300).contains(&status) {
             let content_type = self.header("content-type").unwrap_or("").to_string();
-            if content_type
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
-            {
+            let expected = if self.frames.is_some() {
+                self.config.provider.stream_content_type()
+            } else {
+                "text/event-stream"
+            };
+            if content_type.to_ascii_lowercase().starts_with(expected) {
                 self.streamed = true;
                 self.state = State::Streaming {
                     attempt,
@@ -571,7 +618,10 @@ impl Session {
             State::Streaming { attempt: a, ended } if *a == attempt && !*ended => {
                 let bytes = bytes.into();
                 self.bytes += bytes.len() as u64;
-                self.decoder.feed(bytes);
+                match &mut self.frames {
+                    Some(frames) => frames.feed(bytes),
+                    None => self.decoder.feed(bytes),
+                }
                 self.idle_deadline = Some(now + self.config.timeouts.idle);
             }
             State::ErrorBody {
@@ -598,7 +648,10 @@ impl Session {
         match &mut self.state {
             State::Streaming { attempt: a, ended } if *a == attempt => {
                 *ended = true;
-                self.decoder.finish();
+                match &mut self.frames {
+                    Some(frames) => frames.finish(),
+                    None => self.decoder.finish(),
+                }
                 self.idle_deadline = None;
             }
             State::ErrorBody { attempt: a, .. } if *a == attempt => self.fail_with_body(),
@@ -781,7 +834,29 @@ impl Session {
             };
             // Raw streams hand out owned SSE events; Messages streams parse each event straight
             // from the decoder's buffer.
-            let next = if matches!(self.what, What::Raw(_)) {
+            let next = if let Some(frames) = &mut self.frames {
+                match frames.next_message() {
+                    Ok(Some(message)) => match bedrock::frame(&message) {
+                        Ok(bedrock::Frame::Event(event)) => Ok(Some(Err(Ok(event)))),
+                        Ok(bedrock::Frame::Exception(api)) => {
+                            self.exception(attempt, api);
+                            continue;
+                        }
+                        Ok(_) => continue,
+                        Err(err) => {
+                            self.fail(ErrorKind::Protocol(ProtocolError::InvalidEvent(
+                                err.to_string(),
+                            )));
+                            continue;
+                        }
+                    },
+                    Ok(None) => Ok(None),
+                    Err(err) => {
+                        self.fail(ErrorKind::Protocol(ProtocolError::EventStream(err)));
+                        continue;
+                    }
+                }
+            } else if matches!(self.what, What::Raw(_)) {
                 self.decoder.next_event().map(|e| e.map(Ok))
             } else {
                 self.decoder
@@ -884,7 +959,9 @@ impl Session {
     fn send(&mut self, now: Duration) {
         let attempt = AttemptId(self.attempts);
         let request = match &self.what {
-            What::Messages(body) => self.config.request_with_body(body.clone(), self.attempts),
+            What::Messages { path, body } => {
+                self.config.request_to(path, body.clone(), self.attempts)
+            }
             What::Raw(request) => {
                 let mut request = request.clone();
                 let id = self.decoder.last_event_id();
@@ -899,6 +976,14 @@ impl Session {
                 request
             }
         };
+        let mut request = request;
+        if let (What::Messages { .. }, Auth::Authorizer(authorizer)) =
+            (&self.what, &self.config.auth)
+            && let Err(err) = authorizer.authorize(&mut request, self.wall_clock_at(now))
+        {
+            self.fail(ErrorKind::Auth(err));
+            return;
+        }
         self.attempts += 1;
         self.status = None;
         self.headers.clear();
@@ -909,6 +994,20 @@ impl Session {
         };
         trace!(debug, attempt = attempt.number(), "request sent");
         self.outputs.push_back(Output::Send { attempt, request });
+    }
+
+    /// A Bedrock exception frame: retried as an `error` event is (before any event reached the
+    /// caller), else the error.
+    fn exception(&mut self, attempt: AttemptId, mut api: ApiError) {
+        if !self.delivered
+            && self.status_is_retryable(api.status)
+            && let Some(delay) = self.next_retry(self.now, None)
+        {
+            self.retry(attempt, self.now, delay, Reason::ErrorEvent);
+            return;
+        }
+        api.mid_stream = true;
+        self.fail(ErrorKind::Api(api));
     }
 
     fn end_of_stream(&mut self, attempt: AttemptId) {

@@ -5,6 +5,7 @@ use core::fmt;
 use core::time::Duration;
 
 use super::{AttemptId, Deadline, Output, Session, State, TransportErrorKind, new_accumulator};
+use crate::eventstream;
 use crate::sse::Decoder;
 
 /// Why an attempt is retried (for `tracing`).
@@ -87,6 +88,9 @@ impl Session {
         let _ = reason;
         self.outputs.push_back(Output::DropConnection { attempt });
         self.decoder = Decoder::with_config(self.decoder.config().clone());
+        if let Some(frames) = &mut self.frames {
+            *frames = eventstream::Decoder::with_max_message_len(frames.max_message_len());
+        }
         self.accumulator = new_accumulator(&self.config);
         self.idle_deadline = None;
         self.state = State::Backoff { until: now + delay };
