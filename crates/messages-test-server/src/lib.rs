@@ -57,6 +57,7 @@ mod answer;
 mod body;
 mod feed;
 mod generate;
+mod provider;
 mod proxy;
 mod record;
 mod reply;

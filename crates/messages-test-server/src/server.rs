@@ -18,6 +18,7 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::body::ResponseBody;
 use crate::generate::Generate;
+use crate::provider::{self, Route};
 use crate::record::{
     Abort, ClosedBy, ConnControl, ConnectionRecord, HttpVersions, Observed, RequestRecord, Shared,
     State,
@@ -487,6 +488,17 @@ async fn serve_connection(
     shared.closed(id, closed_by);
 }
 
+/// The model of a request the reply does not check: the path's, else the body's.
+fn unchecked_model(route: &Route, body: &[u8]) -> String {
+    match route {
+        Route::Bedrock { model } | Route::Vertex { model } => model.clone(),
+        Route::Anthropic => serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| "claude-test-server".to_owned()),
+    }
+}
+
 async fn handle(
     request: Request<Incoming>,
     connection: usize,
@@ -551,7 +563,22 @@ async fn handle(
         }
         response
     };
+    let route = Route::of(parts.uri.path());
     let error = |status: StatusCode, kind: &str, message: &str| {
+        if route.is_bedrock() {
+            // Bedrock's shape: the type in a header, `{"message": ...}` in the body.
+            let body = provider::bedrock_error_body(message);
+            let mut response = respond(
+                status,
+                "application/json",
+                ResponseBody::full(body, Arc::clone(&shared), index),
+            );
+            let error_type = HeaderValue::from_static(provider::bedrock_error_type(status));
+            response
+                .headers_mut()
+                .insert("x-amzn-errortype", error_type);
+            return response;
+        }
         let body = validate::error_body(kind, message, &request_id);
         respond(
             status,
@@ -571,21 +598,28 @@ async fn handle(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let model = if reply.validate {
-        match validate::check(
+    let checked = match &route {
+        _ if !reply.validate => Ok(None),
+        Route::Anthropic => validate::check(
             &parts,
             &body,
             shared.require_auth,
             shared.api_key.as_deref(),
-        ) {
-            Ok(model) => model,
-            Err(e) => return error(e.status, e.kind, &e.message),
-        }
-    } else {
-        serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned))
-            .unwrap_or_else(|| "claude-test-server".to_owned())
+        )
+        .map(|model| Some((model, body.clone()))),
+        route => provider::check(
+            route,
+            &parts,
+            &body,
+            shared.require_auth,
+            shared.api_key.as_deref(),
+        )
+        .map(Some),
+    };
+    let (model, body) = match checked {
+        Err(e) => return error(e.status, e.kind, &e.message),
+        Ok(Some((model, body))) => (model, body),
+        Ok(None) => (unchecked_model(&route, &body), body),
     };
     match &reply.kind {
         Kind::Error(status, kind, message) => error(*status, kind, message),
@@ -607,10 +641,16 @@ async fn handle(
             // Capacity 1: the producer is never more than one chunk ahead of the socket.
             let (tx, rx) = mpsc::channel(1);
             let events = crate::stream::events(source, &model, &body, last_event_id.as_deref());
-            tokio::spawn(produce(events, reply.clone(), tx, control));
+            let bedrock = route.is_bedrock();
+            tokio::spawn(produce(events, reply.clone(), tx, control, bedrock));
+            let content_type = if bedrock {
+                "application/vnd.amazon.eventstream"
+            } else {
+                "text/event-stream; charset=utf-8"
+            };
             let mut response = respond(
                 StatusCode::OK,
-                "text/event-stream; charset=utf-8",
+                content_type,
                 ResponseBody::channel(rx, Arc::clone(&shared), index),
             );
             response

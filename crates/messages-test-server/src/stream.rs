@@ -216,6 +216,7 @@ pub(crate) async fn produce(
     reply: Reply,
     tx: mpsc::Sender<Bytes>,
     control: Arc<ConnControl>,
+    bedrock: bool,
 ) {
     let byte_fault = reply
         .faults
@@ -239,7 +240,7 @@ pub(crate) async fn produce(
         first: true,
         byte_fault,
     };
-    let mut outcome = run(events, &reply, &mut emitter)
+    let mut outcome = run(events, &reply, &mut emitter, bedrock)
         .await
         .err()
         .unwrap_or(Stop::Clean);
@@ -268,12 +269,29 @@ pub(crate) async fn produce(
     }
 }
 
-async fn run(mut events: Events, reply: &Reply, emitter: &mut Emitter) -> Result<(), Stop> {
+/// Emits the events as the faults say; `bedrock` frames each in the AWS event stream encoding
+/// (an `error` event becomes an exception frame).
+async fn run(
+    mut events: Events,
+    reply: &Reply,
+    emitter: &mut Emitter,
+    bedrock: bool,
+) -> Result<(), Stop> {
     let end_before_stop = reply.faults.contains(&Fault::EndBeforeMessageStop);
     let mut n: u64 = 0;
     loop {
         for fault in &reply.faults {
             match fault {
+                Fault::ErrorEventAt(at) if *at == n && bedrock => {
+                    let message = "Bedrock is unable to process your request.";
+                    emitter
+                        .emit(crate::provider::exception(
+                            "serviceUnavailableException",
+                            message,
+                        ))
+                        .await?;
+                    return Err(Stop::Clean);
+                }
                 Fault::ErrorEventAt(at) if *at == n => {
                     emitter.emit(error_event()).await?;
                     return Err(Stop::Clean);
@@ -312,6 +330,11 @@ async fn run(mut events: Events, reply: &Reply, emitter: &mut Emitter) -> Result
             emitter.flush().await?;
             wait_with_pings(emitter, reply.event_delay, reply.ping_interval).await?;
         }
+        let event = if bedrock {
+            crate::provider::frame(&event)
+        } else {
+            event
+        };
         emitter.emit(event).await?;
         n += 1;
     }

@@ -14,7 +14,7 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             kind: error_type(status).0,
@@ -110,6 +110,11 @@ pub(crate) fn check(
             "content-type: must be application/json",
         ));
     }
+    check_body(body)
+}
+
+/// Checks a Messages body as the API does; returns the model it asks for.
+pub(crate) fn check_body(body: &[u8]) -> Result<String, ApiError> {
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

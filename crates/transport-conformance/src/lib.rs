@@ -25,6 +25,47 @@ use stream_core::request::{ClientConfig, MessageParams, Request, RequestOptions}
 use stream_core::session::{Reconnect, SessionError};
 use stream_core::sse::Event as SseEvent;
 
+/// The service a scenario's Messages requests go to, as the local server answers each: the
+/// Anthropic API's path, Bedrock's (event-stream framing, an AWS Signature Version 4 checked for form)
+/// or Vertex AI's (SSE, a bearer token).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cloud {
+    /// `POST /v1/messages` with an API key.
+    #[default]
+    Anthropic,
+    /// Amazon Bedrock, signed with AWS Signature Version 4 by `anthropic_stream::bedrock::SigV4`.
+    Bedrock,
+    /// Google Vertex AI with a bearer token.
+    Vertex,
+}
+
+std::thread_local! {
+    static CLOUD: std::cell::Cell<Cloud> = const { std::cell::Cell::new(Cloud::Anthropic) };
+}
+
+impl Cloud {
+    /// The cloud the scenarios of this thread use ([`Cloud::Anthropic`] unless
+    /// [`with_cloud`] says otherwise).
+    #[must_use]
+    pub fn current() -> Self {
+        CLOUD.with(std::cell::Cell::get)
+    }
+}
+
+/// Runs `scenario` with its requests going to `cloud`.
+pub fn with_cloud(cloud: Cloud, scenario: impl FnOnce()) {
+    let before = CLOUD.with(|c| c.replace(cloud));
+    struct Restore(Cloud);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CLOUD.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(before);
+    scenario();
+}
+
 /// How a scenario reads a stream and leaves it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -232,7 +273,59 @@ macro_rules! conformance_suite {
             secrets_never_appear_in_errors,
             proxies_tunnel_every_request_the_core_names,
             a_feed_reconnects_with_last_event_id_and_loses_nothing,
+            each_attempt_is_authorized_as_its_cloud_wants,
         );
+        $crate::conformance_suite!(@clouds $runner; bedrock, Bedrock; vertex, Vertex);
+    };
+    // The scenarios that hold for every cloud (the others check what only the Anthropic API
+    // has: its headers, raw SSE endpoints, bytes injected into SSE, proxies).
+    (@clouds $runner:ty; $($module:ident, $cloud:ident);*) => {
+        $(
+            $crate::conformance_suite!(@cloud $runner; $module, $cloud;
+                every_fixture_gives_the_accumulators_final_message,
+                generated_replies_arrive_whole_at_any_chunking,
+                drop_mid_stream_closes_the_connection_at_once,
+                close_mid_stream_closes_the_connection_at_once,
+                break_inside_with_closes_at_once,
+                question_mark_inside_with_closes_at_once,
+                panic_inside_with_closes_at_once,
+                retries_follow_retry_after_then_stream,
+                retries_stop_at_the_limit_and_obey_x_should_retry,
+                a_final_status_error_surfaces_at_enter_with_its_request_id,
+                a_stalled_stream_ends_at_the_idle_deadline_with_the_partial_message,
+                a_slow_drip_within_the_idle_deadline_is_not_a_stall,
+                a_message_past_its_size_limit_fails_and_closes,
+                a_consumer_away_for_three_idle_deadlines_loses_nothing,
+                a_real_stall_ends_at_the_idle_deadline,
+                a_retry_past_the_total_deadline_returns_its_cause_at_once,
+                the_total_deadline_holds_across_retries_and_a_paced_stream,
+                a_slow_consumer_of_a_paced_server_gets_everything,
+                helper_events_are_the_cores,
+                per_request_options_override_the_client,
+                a_server_that_never_answers_hits_the_head_deadline,
+                a_truncated_stream_hands_back_the_partial_message,
+                text_stream_then_final_message,
+                tls_with_a_trusted_self_signed_certificate_works_and_an_untrusted_one_is_refused,
+                a_wrong_content_type_is_a_typed_error_at_enter,
+                an_error_event_mid_stream_is_final_and_first_is_retried,
+                resets_and_cuts_end_in_typed_errors_with_what_was_received,
+                exits_at_random_points_close_at_once,
+                each_attempt_is_authorized_as_its_cloud_wants,
+            );
+        )*
+    };
+    (@cloud $runner:ty; $module:ident, $cloud:ident; $($name:ident,)*) => {
+        /// The scenarios whose requests can go to any cloud, through this one.
+        mod $module {
+            #[allow(unused_imports, reason = "the runner's type may be defined beside the suite")]
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    $crate::with_cloud($crate::Cloud::$cloud, $crate::scenarios::$name::<$runner>);
+                }
+            )*
+        }
     };
     (@each $runner:ty; $($name:ident,)*) => {
         $(

@@ -22,7 +22,9 @@ use stream_core::session::{
     ApiErrorKind, Deadline, ErrorKind, ProtocolError, SessionError, TransportErrorKind,
 };
 
-use crate::{Exit, Run, Runner};
+use crate::{Cloud, Exit, Run, Runner};
+use anthropic_stream::bedrock::{AwsCredentials, SigV4};
+use stream_core::provider::Provider;
 
 /// The recorded streams, with a blank line added where a file lacks the last one.
 fn fixture(path: &str) -> Vec<u8> {
@@ -46,11 +48,37 @@ fn config(server: &Server) -> ClientConfig {
     let mut timeouts = Timeouts::default();
     timeouts.idle = Duration::from_millis(400);
     timeouts.response_head = Duration::from_secs(5);
-    ClientConfig::new()
-        .api_key("sk-test-key")
+    let config = match Cloud::current() {
+        Cloud::Bedrock => {
+            let credentials = AwsCredentials::new(BEDROCK_KEY_ID, "sk-test-key-secret")
+                .session_token("sk-test-key-session");
+            ClientConfig::new()
+                .provider(Provider::bedrock("us-east-1"))
+                .authorizer(SigV4::new(credentials, "us-east-1"))
+        }
+        Cloud::Vertex => ClientConfig::new()
+            .provider(Provider::vertex("test-project", "us-east5"))
+            .auth_token("sk-test-key"),
+        _ => ClientConfig::new().api_key("sk-test-key"),
+    };
+    config
         .base_url(server.base_url())
         .retry(retry)
         .timeouts(timeouts)
+}
+
+/// The access key id of the scenarios' AWS credentials.
+const BEDROCK_KEY_ID: &str = "AKIDTESTCONFORMANCE";
+
+/// The path of the scenarios' Messages requests in the current cloud.
+fn messages_path() -> &'static str {
+    match Cloud::current() {
+        Cloud::Bedrock => "/model/claude-test/invoke-with-response-stream",
+        Cloud::Vertex => {
+            "/v1/projects/test-project/locations/us-east5/publishers/anthropic/models/claude-test:streamRawPredict"
+        }
+        _ => "/v1/messages",
+    }
 }
 
 fn params() -> MessageParams {
@@ -281,11 +309,71 @@ pub fn a_final_status_error_surfaces_at_enter_with_its_request_id<R: Runner>() {
     assert!(!error.to_string().contains("sk-test-key"));
     assert!(!format!("{error:?}").contains("sk-test-key"));
 
+    // Credentials the server does not know: 401 from the API and Vertex AI, Bedrock's 403.
     let server = Server::builder().api_key("sk-other").start();
     let run = stream::<R>(&server, Exit::Drain);
+    let expected = match Cloud::current() {
+        Cloud::Bedrock => ApiErrorKind::Permission,
+        _ => ApiErrorKind::Authentication,
+    };
     assert!(
-        matches!(&run.failure().kind, ErrorKind::Api(api) if api.kind == ApiErrorKind::Authentication)
+        matches!(&run.failure().kind, ErrorKind::Api(api) if api.kind == expected),
+        "{}",
+        run.failure()
     );
+}
+
+/// Each attempt carries the credentials its cloud wants, made again for a retry: the API key;
+/// Bedrock's AWS Signature Version 4 over the attempt's own headers (a fresh one for the retry, whose
+/// `x-stainless-retry-count` differs), with the session token; Vertex AI's bearer token. The
+/// body is the cloud's (no `model` for the clouds, their `anthropic_version`).
+pub fn each_attempt_is_authorized_as_its_cloud_wants<R: Runner>() {
+    let server = Server::start();
+    server
+        .enqueue(Reply::error(529).retry_after_ms(20))
+        .enqueue(Reply::recorded(fixture("python-sdk/basic_response.txt")));
+    let run = stream::<R>(&server, Exit::Drain);
+    assert_eq!(run.message().text(), "Hello there!");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let bodies: Vec<serde_json::Value> = requests
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    for (request, body) in requests.iter().zip(&bodies) {
+        assert_eq!(request.path, messages_path());
+        let version = body.get("anthropic_version").and_then(|v| v.as_str());
+        match Cloud::current() {
+            Cloud::Bedrock => {
+                let auth = request.header("authorization").unwrap();
+                assert!(
+                    auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={BEDROCK_KEY_ID}/"))
+                );
+                assert!(auth.contains("/us-east-1/bedrock/aws4_request"));
+                assert!(auth.contains("x-stainless-retry-count"), "{auth}");
+                assert!(request.header("x-amz-date").is_some());
+                assert_eq!(
+                    request.header("x-amz-security-token"),
+                    Some("sk-test-key-session")
+                );
+                assert_eq!(version, Some("bedrock-2023-05-31"));
+                assert!(body.get("model").is_none() && body.get("stream").is_none());
+            }
+            Cloud::Vertex => {
+                assert_eq!(request.header("authorization"), Some("Bearer sk-test-key"));
+                assert_eq!(version, Some("vertex-2023-10-16"));
+                assert!(body.get("model").is_none());
+            }
+            _ => {
+                assert_eq!(request.header("x-api-key"), Some("sk-test-key"));
+                assert_eq!(body["model"], "claude-test");
+            }
+        }
+    }
+    if Cloud::current() == Cloud::Bedrock {
+        let signature = |i: usize| requests[i].header("authorization").unwrap().to_owned();
+        assert_ne!(signature(0), signature(1), "the retry is signed again");
+    }
 }
 
 /// A stall mid-body ends at the idle deadline with the events and the partial message.
@@ -550,7 +638,7 @@ pub fn per_request_options_override_the_client<R: Runner>() {
             request.header("anthropic-beta"),
             Some("client-beta,request-beta")
         );
-        assert_eq!(request.path, "/v1/messages?trace=a%20b");
+        assert_eq!(request.path, format!("{}?trace=a%20b", messages_path()));
     }
     // The client itself is unchanged.
     server.enqueue(Reply::error(529));
@@ -559,7 +647,7 @@ pub fn per_request_options_override_the_client<R: Runner>() {
     let last = server.requests().pop().unwrap();
     assert_eq!(server.request_count(), 4, "no retry without the options");
     assert_eq!(last.header("x-team"), Some("client"));
-    assert_eq!(last.path, "/v1/messages");
+    assert_eq!(last.path, messages_path());
 }
 
 /// Slow but steady bytes are not a stall.

@@ -550,7 +550,10 @@ impl Session {
                 )
             })
             .collect();
-        self.request_id = self.header("request-id").map(ToString::to_string);
+        self.request_id = self
+            .header("request-id")
+            .or_else(|| self.header("x-amzn-requestid"))
+            .map(ToString::to_string);
         trace!(
             debug,
             attempt = attempt.number(),
@@ -1096,14 +1099,30 @@ impl Session {
                             body,
                         })
                     }
-                    Err(_) => ErrorKind::Api(ApiError {
-                        status,
-                        kind: ApiErrorKind::from_status(status),
-                        error_type: String::new(),
-                        message: body.chars().take(200).collect(),
-                        mid_stream: false,
-                        body,
-                    }),
+                    Err(_) => {
+                        // Bedrock's shape: `{"message": ...}`, the type in `x-amzn-errortype`
+                        // (`ThrottlingException:http://...`).
+                        #[derive(serde::Deserialize)]
+                        struct Plain {
+                            #[serde(alias = "Message")]
+                            message: String,
+                        }
+                        let message = serde_json::from_str::<Plain>(&body)
+                            .map_or_else(|_| body.chars().take(200).collect(), |p| p.message);
+                        let error_type = self
+                            .header("x-amzn-errortype")
+                            .and_then(|t| t.split(':').next())
+                            .unwrap_or_default()
+                            .to_string();
+                        ErrorKind::Api(ApiError {
+                            status,
+                            kind: ApiErrorKind::from_status(status),
+                            error_type,
+                            message,
+                            mid_stream: false,
+                            body,
+                        })
+                    }
                 }
             }
         };
