@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const AFTER_HELP: &str = "\
 Without ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN and without --base-url, the reply comes from a
 local Messages server started in-process; it answers as a model would (your prompt reflected,
-max tokens, stop sequences, thinking, tool calls), with no network needed.
+max tokens, stop sequences, thinking, tool calls), with no network needed. So does
+--provider bedrock without AWS credentials (over Bedrock's path, framing and a signature checked
+for form), and --provider vertex without a token.
 
 Exit status:
   0    success
@@ -25,6 +27,8 @@ Examples:
   echo \"Summarise this\" | anthropic-stream --model claude-sonnet-4-5 --max-tokens 300
   anthropic-stream --json \"Hi\" > events.ndjson
   anthropic-stream --replay recorded.sse --final
+  anthropic-stream --provider bedrock --region us-west-2 \"Hello from Bedrock\"
+  anthropic-stream --provider vertex --project my-project --region us-east5 \"Hello from Vertex AI\"
   anthropic-stream decode < stream.sse
   anthropic-stream serve --port 8080 --fault status=529*2
   anthropic-stream serve --port 8080 --feed 30 --drop-every 10 --retry-ms 500
@@ -82,6 +86,17 @@ Examples:
   anthropic-stream sse --reconnect --last-event-id 41 http://127.0.0.1:8080/feed
   anthropic-stream sse -X POST -H 'authorization: Bearer $TOKEN' -d @body.json https://gateway/v1/chat/completions";
 
+/// The service a reply is asked of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProviderArg {
+    /// The Anthropic API.
+    Anthropic,
+    /// Claude on Amazon Bedrock.
+    Bedrock,
+    /// Claude on Google Vertex AI.
+    Vertex,
+}
+
 /// Which transport streams the reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Transport {
@@ -130,8 +145,22 @@ pub(crate) struct StreamArgs {
     /// The transport.
     #[arg(long, value_enum, default_value_t = Transport::Hyper)]
     pub(crate) transport: Transport,
-    /// The API's base URL.
-    #[arg(long, env = "ANTHROPIC_BASE_URL", value_name = "URL")]
+    /// Where the request goes: the Anthropic API, Claude on Amazon Bedrock (AWS credentials
+    /// from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, or a Bedrock API key in
+    /// AWS_BEARER_TOKEN_BEDROCK) or on Google Vertex AI (a token in
+    /// ANTHROPIC_VERTEX_ACCESS_TOKEN).
+    #[arg(long, value_enum, default_value_t = ProviderArg::Anthropic)]
+    pub(crate) provider: ProviderArg,
+    /// The region: Bedrock's AWS region [default: AWS_REGION, else us-east-1] or Vertex AI's
+    /// [default: CLOUD_ML_REGION].
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// The Google Cloud project, for Vertex AI [default: ANTHROPIC_VERTEX_PROJECT_ID].
+    #[arg(long, value_name = "PROJECT")]
+    pub(crate) project: Option<String>,
+    /// The API's base URL [default: ANTHROPIC_BASE_URL; with --provider bedrock,
+    /// ANTHROPIC_BEDROCK_BASE_URL; with vertex, ANTHROPIC_VERTEX_BASE_URL].
+    #[arg(long, value_name = "URL")]
     pub(crate) base_url: Option<String>,
     /// A beta flag, sent in `anthropic-beta` (repeatable).
     #[arg(long = "beta", value_name = "FLAG")]

@@ -12,10 +12,13 @@ use anthropic_stream::{
 };
 use messages_test_server::{Reply, Server};
 
-use crate::args::{DeadlineArgs, StreamArgs, Transport};
+use crate::args::{DeadlineArgs, ProviderArg, StreamArgs, Transport};
 use crate::{exit, usage};
 
 const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
+/// The default model's id on Bedrock (its cross-region inference profile) and on Vertex AI.
+const DEFAULT_BEDROCK_MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+const DEFAULT_VERTEX_MODEL: &str = "claude-sonnet-4-5@20250929";
 const DEFAULT_MAX_TOKENS: u32 = 1024;
 
 /// Streams the reply; returns the exit status.
@@ -90,13 +93,18 @@ fn params(args: &StreamArgs) -> Result<MessageParams, u8> {
             MessageParams::from_json(&text)
                 .map_err(|err| usage(&format!("{} is not a request body: {err}", file.display())))?
         }
-        None => MessageParams::new(DEFAULT_MODEL, DEFAULT_MAX_TOKENS),
+        None => MessageParams::new("", DEFAULT_MAX_TOKENS),
     };
     if let Some(model) = &args.model {
         params.model.clone_from(model);
     }
     if params.model.is_empty() {
-        params.model = DEFAULT_MODEL.to_owned();
+        params.model = match args.provider {
+            ProviderArg::Anthropic => DEFAULT_MODEL,
+            ProviderArg::Bedrock => DEFAULT_BEDROCK_MODEL,
+            ProviderArg::Vertex => DEFAULT_VERTEX_MODEL,
+        }
+        .to_owned();
     }
     if let Some(max_tokens) = args.max_tokens {
         params.max_tokens = max_tokens;
@@ -232,8 +240,30 @@ pub(crate) fn header_arg(header: &str) -> Result<(String, String), u8> {
 }
 
 /// The configuration: a replay or the built-in server when asked for or when there is no
-/// credential and no base URL; else the environment and `--base-url`.
+/// credential for the provider and no base URL; else the environment and the options.
 fn config(args: &StreamArgs) -> Result<(ClientConfig, Option<Server>), u8> {
+    if args.provider == ProviderArg::Anthropic {
+        for (given, option) in [(&args.region, "--region"), (&args.project, "--project")] {
+            if given.is_some() {
+                return Err(usage(&format!(
+                    "{option} needs --provider bedrock or --provider vertex"
+                )));
+            }
+        }
+    }
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    // The options over the environment, as the provider's configuration reads it.
+    let lookup = |name: &str| {
+        let option = match name {
+            "ANTHROPIC_BASE_URL" | "ANTHROPIC_BEDROCK_BASE_URL" | "ANTHROPIC_VERTEX_BASE_URL" => {
+                &args.base_url
+            }
+            "AWS_REGION" | "CLOUD_ML_REGION" => &args.region,
+            "ANTHROPIC_VERTEX_PROJECT_ID" => &args.project,
+            _ => &None,
+        };
+        option.clone().or_else(|| env(name))
+    };
     let local = |reply: Reply, what: String| -> Result<(ClientConfig, Option<Server>), u8> {
         let server = Server::builder()
             .default_reply(reply)
@@ -247,7 +277,7 @@ fn config(args: &StreamArgs) -> Result<(ClientConfig, Option<Server>), u8> {
             "anthropic-stream: {what} from the built-in local server at {}",
             server.base_url()
         );
-        let config = ClientConfig::new().base_url(server.base_url());
+        let config = local_config(args.provider, &lookup).base_url(server.base_url());
         Ok((config, Some(server)))
     };
     if let Some(file) = &args.replay {
@@ -258,26 +288,65 @@ fn config(args: &StreamArgs) -> Result<(ClientConfig, Option<Server>), u8> {
             format!("replaying {}", file.display()),
         );
     }
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let has_credential =
-        env("ANTHROPIC_API_KEY").is_some() || env("ANTHROPIC_AUTH_TOKEN").is_some();
-    if !has_credential && args.base_url.is_none() {
+    let (has_credential, wanted) = match args.provider {
+        ProviderArg::Anthropic => (
+            env("ANTHROPIC_API_KEY").is_some() || env("ANTHROPIC_AUTH_TOKEN").is_some(),
+            "no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN",
+        ),
+        ProviderArg::Bedrock => (
+            env("AWS_BEARER_TOKEN_BEDROCK").is_some()
+                || (env("AWS_ACCESS_KEY_ID").is_some() && env("AWS_SECRET_ACCESS_KEY").is_some()),
+            "no AWS credentials",
+        ),
+        ProviderArg::Vertex => (
+            env("ANTHROPIC_VERTEX_ACCESS_TOKEN").is_some(),
+            "no ANTHROPIC_VERTEX_ACCESS_TOKEN",
+        ),
+    };
+    let base_url = match args.provider {
+        ProviderArg::Anthropic => lookup("ANTHROPIC_BASE_URL"),
+        ProviderArg::Bedrock => lookup("ANTHROPIC_BEDROCK_BASE_URL"),
+        ProviderArg::Vertex => lookup("ANTHROPIC_VERTEX_BASE_URL"),
+    };
+    if !has_credential && base_url.is_none() {
         let reply = Reply::answer().pace_events(Duration::from_millis(15));
-        return local(
-            reply,
-            "no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN set; streaming a reply".to_owned(),
-        );
+        let path = match args.provider {
+            ProviderArg::Anthropic => "",
+            ProviderArg::Bedrock => " over Bedrock's API (signed, event-stream framed)",
+            ProviderArg::Vertex => " over Vertex AI's API",
+        };
+        return local(reply, format!("{wanted} set; streaming a reply{path}"));
     }
-    let base_url = args.base_url.clone();
-    let config = ClientConfig::from_lookup(|name| {
-        if name == "ANTHROPIC_BASE_URL" {
-            base_url.clone()
-        } else {
-            env(name)
-        }
-    })
+    let config = match args.provider {
+        ProviderArg::Anthropic => ClientConfig::from_lookup(lookup),
+        ProviderArg::Bedrock => anthropic_stream::bedrock::config_from_lookup(lookup),
+        ProviderArg::Vertex => anthropic_stream::vertex::config_from_lookup(lookup),
+    }
     .map_err(|err| usage(&err.to_string()))?;
     Ok((config, None))
+}
+
+/// The configuration for the built-in server in the provider's shape: Bedrock's path signed
+/// with credentials of no account (the server checks the signature's form), Vertex AI's with
+/// a token of none.
+fn local_config(provider: ProviderArg, lookup: &dyn Fn(&str) -> Option<String>) -> ClientConfig {
+    match provider {
+        ProviderArg::Anthropic => ClientConfig::new(),
+        ProviderArg::Bedrock => {
+            let region = lookup("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned());
+            let credentials =
+                anthropic_stream::bedrock::AwsCredentials::new("AKIDLOCALSERVER", "local-secret");
+            anthropic_stream::bedrock::config(&region, credentials)
+        }
+        ProviderArg::Vertex => {
+            let project =
+                lookup("ANTHROPIC_VERTEX_PROJECT_ID").unwrap_or_else(|| "local-project".to_owned());
+            let region = lookup("CLOUD_ML_REGION").unwrap_or_else(|| "us-east5".to_owned());
+            ClientConfig::new()
+                .provider(anthropic_stream::Provider::vertex(project, region))
+                .auth_token("local-token")
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -21,6 +21,21 @@ fn cli() -> Command {
         .env_remove("ANTHROPIC_AUTH_TOKEN")
         .env_remove("ANTHROPIC_BASE_URL")
         .stdin(Stdio::null());
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_BEARER_TOKEN_BEDROCK",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "ANTHROPIC_BEDROCK_BASE_URL",
+        "ANTHROPIC_VERTEX_ACCESS_TOKEN",
+        "ANTHROPIC_VERTEX_PROJECT_ID",
+        "ANTHROPIC_VERTEX_BASE_URL",
+        "CLOUD_ML_REGION",
+    ] {
+        command.env_remove(name);
+    }
     command
 }
 
@@ -883,4 +898,152 @@ fn serve_feed_serves_a_resumable_feed() {
     let _ = serve.wait();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(feed_ids(&out.stdout), (1..=7).collect::<Vec<_>>());
+}
+
+#[test]
+fn every_provider_streams_from_the_built_in_server_with_either_transport() {
+    for provider in ["bedrock", "vertex"] {
+        for transport in TRANSPORTS {
+            let out = run(cli().args([
+                "--provider",
+                provider,
+                "--transport",
+                transport,
+                "--final",
+                "-m",
+                "claude-cloud",
+                "Hello, cloud",
+            ]));
+            assert_eq!(out.code, 0, "{provider} {transport}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("built-in local server"),
+                "{}",
+                out.stderr
+            );
+            let message: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+            assert_eq!(
+                message["model"], "claude-cloud",
+                "the model travelled in the path"
+            );
+            let text = message["content"][0]["text"].as_str().unwrap();
+            assert!(text.starts_with("You said: “Hello, cloud”."), "{text}");
+        }
+    }
+}
+
+#[test]
+fn bedrock_requests_are_signed_for_the_region_and_vertex_ones_carry_the_token() {
+    let server = Server::builder().require_auth(true).start();
+    let out = run(cli()
+        .env("AWS_ACCESS_KEY_ID", "AKIDCLITEST")
+        .env("AWS_SECRET_ACCESS_KEY", "cli-secret")
+        .env("AWS_SESSION_TOKEN", "cli-session")
+        .args([
+            "--provider",
+            "bedrock",
+            "--region",
+            "eu-west-1",
+            "--base-url",
+            server.base_url(),
+        ])
+        .args(["-m", "anthropic.claude-test-v1:0", "Hi"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(cli()
+        .env("ANTHROPIC_VERTEX_ACCESS_TOKEN", "ya29.cli")
+        .args([
+            "--provider",
+            "vertex",
+            "--project",
+            "proj-cli",
+            "--region",
+            "europe-west1",
+        ])
+        .args([
+            "--base-url",
+            server.base_url(),
+            "--transport",
+            "ureq",
+            "-m",
+            "claude-test@1",
+            "Hi",
+        ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let requests = server.requests();
+    assert_eq!(
+        requests[0].path,
+        "/model/anthropic.claude-test-v1:0/invoke-with-response-stream"
+    );
+    let auth = requests[0].header("authorization").unwrap();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDCLITEST/")
+            && auth.contains("/eu-west-1/bedrock/aws4_request"),
+        "{auth}"
+    );
+    assert_eq!(
+        requests[0].header("x-amz-security-token"),
+        Some("cli-session")
+    );
+    assert_eq!(
+        requests[1].path,
+        "/v1/projects/proj-cli/locations/europe-west1/publishers/anthropic/models/claude-test@1:streamRawPredict"
+    );
+    assert_eq!(requests[1].header("authorization"), Some("Bearer ya29.cli"));
+}
+
+#[test]
+fn provider_errors_keep_their_exit_codes() {
+    // A Bedrock exception mid-stream is an API error: exit 1, naming the exception.
+    let server = Server::start();
+    server.enqueue(Reply::generated(Generate::text(10)).fault(Fault::ErrorEventAt(5)));
+    let out = run(cli()
+        .env("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key")
+        .args([
+            "--provider",
+            "bedrock",
+            "--base-url",
+            server.base_url(),
+            "--max-retries",
+            "0",
+            "Hi",
+        ]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("serviceUnavailableException"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        server.requests()[0].header("authorization"),
+        Some("Bearer bedrock-api-key")
+    );
+    // Options that need a cloud, and a cloud without credentials for a real URL: usage.
+    let out = run(cli().args(["--region", "us-east-1", "Hi"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("--region needs --provider"),
+        "{}",
+        out.stderr
+    );
+    let out = run(cli().args([
+        "--provider",
+        "bedrock",
+        "--base-url",
+        server.base_url(),
+        "Hi",
+    ]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no AWS credentials"), "{}", out.stderr);
+    let out = run(cli().args([
+        "--provider",
+        "vertex",
+        "--base-url",
+        server.base_url(),
+        "Hi",
+    ]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("no Vertex AI project"),
+        "{}",
+        out.stderr
+    );
 }
