@@ -146,20 +146,20 @@ pub(crate) struct StreamArgs {
     #[arg(long, value_enum, default_value_t = Transport::Hyper)]
     pub(crate) transport: Transport,
     /// Where the request goes: the Anthropic API, Claude on Amazon Bedrock (AWS credentials
-    /// from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, or a Bedrock API key in
-    /// AWS_BEARER_TOKEN_BEDROCK) or on Google Vertex AI (a token in
-    /// ANTHROPIC_VERTEX_ACCESS_TOKEN).
+    /// from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, or a Bedrock API
+    /// key in `AWS_BEARER_TOKEN_BEDROCK`) or on Google Vertex AI (a token in
+    /// `ANTHROPIC_VERTEX_ACCESS_TOKEN`).
     #[arg(long, value_enum, default_value_t = ProviderArg::Anthropic)]
     pub(crate) provider: ProviderArg,
-    /// The region: Bedrock's AWS region [default: AWS_REGION, else us-east-1] or Vertex AI's
-    /// [default: CLOUD_ML_REGION].
+    /// The region: Bedrock's AWS region [default: `AWS_REGION`, else us-east-1] or Vertex
+    /// AI's [default: `CLOUD_ML_REGION`].
     #[arg(long, value_name = "REGION")]
     pub(crate) region: Option<String>,
-    /// The Google Cloud project, for Vertex AI [default: ANTHROPIC_VERTEX_PROJECT_ID].
+    /// The Google Cloud project, for Vertex AI [default: `ANTHROPIC_VERTEX_PROJECT_ID`].
     #[arg(long, value_name = "PROJECT")]
     pub(crate) project: Option<String>,
-    /// The API's base URL [default: ANTHROPIC_BASE_URL; with --provider bedrock,
-    /// ANTHROPIC_BEDROCK_BASE_URL; with vertex, ANTHROPIC_VERTEX_BASE_URL].
+    /// The API's base URL [default: `ANTHROPIC_BASE_URL`; with --provider bedrock,
+    /// `ANTHROPIC_BEDROCK_BASE_URL`; with vertex, `ANTHROPIC_VERTEX_BASE_URL`].
     #[arg(long, value_name = "URL")]
     pub(crate) base_url: Option<String>,
     /// A beta flag, sent in `anthropic-beta` (repeatable).
