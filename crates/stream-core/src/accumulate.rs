@@ -398,6 +398,9 @@ struct BlockState {
     open: bool,
     /// The tool input being received, for blocks with an `input`.
     input: Option<PartialJson>,
+    /// Why the input is not valid JSON, once the block stopped with such an input and the
+    /// accumulator keeps it ([`Accumulator::keep_invalid_tool_input`]).
+    invalid: Option<PartialJsonError>,
 }
 
 /// Folds stream events into a [`Message`]. See the [module docs](self) for the rules.
@@ -415,6 +418,8 @@ pub struct Accumulator {
     max_size: usize,
     /// What the last applied event gave, for [`Accumulator::helper_event`].
     last: Option<Step>,
+    /// Invalid tool input is kept, not an error ([`Accumulator::keep_invalid_tool_input`]).
+    keep_invalid_input: bool,
 }
 
 /// The default of [`Accumulator::max_message_size`]: 256 MiB, about a hundred times the
@@ -432,6 +437,7 @@ impl Default for Accumulator {
             size: 0,
             max_size: DEFAULT_MAX_MESSAGE_SIZE,
             last: None,
+            keep_invalid_input: false,
         }
     }
 }
@@ -480,6 +486,45 @@ impl Accumulator {
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_size = bytes;
         self
+    }
+
+    /// Keeps a tool input that is not valid JSON instead of failing with
+    /// [`AccumulateError::InvalidToolInput`]: the block stops with the partial value as its
+    /// `input`, and [`invalid_tool_input`](Self::invalid_tool_input) gives the raw text and
+    /// the parser's error. For a caller that answers such a call itself (the tool runner sends
+    /// it back to the model as an error result); off by default.
+    ///
+    /// ```
+    /// use stream_core::accumulate::Accumulator;
+    /// use stream_core::messages::StreamEvent;
+    ///
+    /// let mut acc = Accumulator::new().keep_invalid_tool_input(true);
+    /// for (name, data) in [
+    ///     ("message_start", r#"{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}}"#),
+    ///     ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}"#),
+    ///     ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"a\": 1,, }"}}"#),
+    ///     ("content_block_stop", r#"{"type":"content_block_stop","index":0}"#),
+    /// ] {
+    ///     acc.apply(&StreamEvent::parse(name, data)?)?;
+    /// }
+    /// let (raw, _error) = acc.invalid_tool_input(0).unwrap();
+    /// assert_eq!(raw, r#"{"a": 1,, }"#);
+    /// assert_eq!(acc.snapshot().unwrap().content()[0].input(), Some(&serde_json::json!({"a": 1})));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn keep_invalid_tool_input(mut self, keep: bool) -> Self {
+        self.keep_invalid_input = keep;
+        self
+    }
+
+    /// The raw text and the parser's error of the block at `index`, when it stopped with a
+    /// tool input that is not valid JSON and the accumulator keeps such input
+    /// ([`keep_invalid_tool_input`](Self::keep_invalid_tool_input)).
+    #[must_use]
+    pub fn invalid_tool_input(&self, index: usize) -> Option<(&str, &PartialJsonError)> {
+        let state = self.blocks.get(index)?;
+        Some((state.input.as_ref()?.raw(), state.invalid.as_ref()?))
     }
 
     /// The size of the message so far: the bytes of every string received (text, thinking,
@@ -692,6 +737,7 @@ impl Accumulator {
                     .map(|_| BlockState {
                         open: false,
                         input: None,
+                        invalid: None,
                     })
                     .collect();
                 self.message = Some(message.clone());
@@ -731,29 +777,44 @@ impl Accumulator {
                     }
                 });
                 message.content_mut().push(block.clone());
-                self.blocks.push(BlockState { open: true, input });
+                self.blocks.push(BlockState {
+                    open: true,
+                    input,
+                    invalid: None,
+                });
                 Ok(None)
             }
             StreamEvent::ContentBlockDelta { index, delta } => {
                 let index = *index;
+                let keep_invalid = self.keep_invalid_input;
                 let (block, state) = open_block(message, &mut self.blocks, index)?;
-                apply_delta(block, state, index, delta)
+                match apply_delta(block, state, index, delta) {
+                    // The parser keeps the raw text and stays failed; the stop says so.
+                    Err(AccumulateError::InvalidToolInput { .. }) if keep_invalid => Ok(None),
+                    applied => applied,
+                }
             }
             StreamEvent::ContentBlockStop { index } => {
                 let index = *index;
+                let keep_invalid = self.keep_invalid_input;
                 let (block, state) = open_block(message, &mut self.blocks, index)?;
                 if let Some(input) = state.input.as_mut()
                     && !input.raw().trim().is_empty()
                 {
-                    let value =
-                        input
-                            .finish()
-                            .map_err(|error| AccumulateError::InvalidToolInput {
+                    match input.finish() {
+                        Ok(value) => block.set("input", value),
+                        Err(error) if keep_invalid => {
+                            block.set("input", input.snapshot().clone());
+                            state.invalid = Some(error);
+                        }
+                        Err(error) => {
+                            return Err(AccumulateError::InvalidToolInput {
                                 index,
                                 raw: input.raw().to_string(),
                                 error,
-                            })?;
-                    block.set("input", value);
+                            });
+                        }
+                    }
                 }
                 state.open = false;
                 Ok(Some(Step::BlockStop(index)))

@@ -63,6 +63,7 @@ use serde_json::Value;
 use crate::Error;
 use crate::accumulate::Derived;
 use crate::messages::{Message, StreamEvent};
+use crate::partial_json::PartialJsonError;
 use crate::request::Request;
 use crate::session::{
     AttemptId, CallerError, Output, Session, SessionError, SessionState, TransportErrorKind,
@@ -383,6 +384,14 @@ impl Exchange {
     #[must_use]
     pub fn tool_input_snapshot(&self, index: usize) -> Option<&Value> {
         self.session.accumulator().tool_input(index)
+    }
+
+    /// The raw text and the parser's error of the block at `index`, when it stopped with a
+    /// tool input that is not valid JSON and the configuration keeps such input
+    /// ([`ClientConfig::keep_invalid_tool_input`](crate::request::ClientConfig::keep_invalid_tool_input)).
+    #[must_use]
+    pub fn invalid_tool_input(&self, index: usize) -> Option<(&str, &PartialJsonError)> {
+        self.session.accumulator().invalid_tool_input(index)
     }
 
     /// The helper event of `event`, the event the stream just returned, as the official SDKs'

@@ -170,6 +170,11 @@ pub struct ClientConfig {
     pub timeouts: Timeouts,
     /// Retries.
     pub retry: RetryPolicy,
+    /// A tool input that is not valid JSON is kept (the block's `input` is the partial value,
+    /// [`Exchange::invalid_tool_input`](crate::exchange::Exchange::invalid_tool_input) the raw
+    /// text) instead of failing the stream; default `false`. See
+    /// [`Accumulator::keep_invalid_tool_input`](crate::accumulate::Accumulator::keep_invalid_tool_input).
+    pub keep_invalid_tool_input: bool,
     /// The proxies; `None` (the default) for those the environment names when the client is
     /// built (see [`proxies_or`](Self::proxies_or)).
     pub proxies: Option<Proxies>,
@@ -200,6 +205,7 @@ impl ClientConfig {
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
             proxies: None,
+            keep_invalid_tool_input: false,
         }
     }
 

@@ -709,6 +709,33 @@ impl<M: Mode> MessageStream<M> {
     fn take_final(&mut self) -> Result<Message, Error> {
         self.driver.exchange.take_final_message()
     }
+
+    /// The final message, once the stream has returned its last event (`None`); handed over
+    /// once. For code that drives the stream by `poll_next` and cannot await
+    /// `final_message()`.
+    ///
+    /// ```
+    /// use stream_core::request::{ClientConfig, MessageParam, MessageParams};
+    /// use stream_core::stream::{Blocking, MessageStreamManager, Replay};
+    ///
+    /// let body = concat!(
+    ///     "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n",
+    ///     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    /// );
+    /// let params = MessageParams::new("m", 8).message(MessageParam::user("Hi"));
+    /// let mut stream = MessageStreamManager::new(&ClientConfig::new(), &params, Blocking(Replay::new().sse(body))).enter()?;
+    /// assert!(stream.take_final_message().is_err()); // not ended yet
+    /// while stream.next().is_some() {}
+    /// assert_eq!(stream.take_final_message()?.id(), Some("m"));
+    /// # Ok::<(), stream_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Exchange::take_final_message`].
+    pub fn take_final_message(&mut self) -> Result<Message, Error> {
+        self.take_final()
+    }
 }
 
 impl<I: BlockingIo> Iterator for MessageStream<Blocking<I>> {

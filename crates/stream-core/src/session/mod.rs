@@ -1168,5 +1168,7 @@ impl Session {
 
 /// An empty accumulator with the configured limits.
 fn new_accumulator(config: &ClientConfig) -> Accumulator {
-    Accumulator::new().max_message_size(config.max_message_size)
+    Accumulator::new()
+        .max_message_size(config.max_message_size)
+        .keep_invalid_tool_input(config.keep_invalid_tool_input)
 }
