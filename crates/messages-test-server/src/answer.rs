@@ -83,16 +83,26 @@ impl Ask {
             Some("none") => None,
             Some("any") => tools.first().cloned().map(|t| (t, true)),
             Some("tool") => choice["name"].as_str().and_then(named).map(|t| (t, true)),
-            _ if tool_results.is_empty() => tools
-                .iter()
-                .find(|t| {
-                    t["name"]
-                        .as_str()
-                        .is_some_and(|n| !n.is_empty() && prompt.contains(n))
-                })
-                .cloned()
-                .map(|t| (t, false)),
-            _ => None,
+            // Each tool the first prompt names is called once, one per turn, then the answer.
+            _ => {
+                let first;
+                let asked = if tool_results.is_empty() {
+                    &prompt
+                } else {
+                    first = first_prompt(request);
+                    &first
+                };
+                let called = called_tools(request);
+                tools
+                    .iter()
+                    .find(|t| {
+                        t["name"].as_str().is_some_and(|n| {
+                            !n.is_empty() && asked.contains(n) && !called.iter().any(|c| c == n)
+                        })
+                    })
+                    .cloned()
+                    .map(|t| (t, false))
+            }
         };
         let mut all_text = system.clone();
         collect_strings(&request["messages"], &mut all_text);
@@ -128,6 +138,11 @@ impl Ask {
                 "The tool said: “{}”. ",
                 short(&self.tool_results.join("; "))
             ));
+            if let Some((tool, false)) = &self.tool {
+                let name = tool["name"].as_str().unwrap_or_default();
+                text.push_str(&format!("I will call {name} next."));
+                return text;
+            }
         } else if let Some((tool, false)) = &self.tool {
             let name = tool["name"].as_str().unwrap_or_default();
             return format!("I will call {name} for “{}”.", short(&self.prompt));
@@ -300,6 +315,32 @@ impl Stream {
         self.left -= tokens;
         self.used += tokens;
     }
+}
+
+/// The text of the conversation's first user message.
+fn first_prompt(request: &Value) -> String {
+    let first = request["messages"]
+        .as_array()
+        .and_then(|messages| messages.iter().find(|m| m["role"] == "user"));
+    match first.map(|m| &m["content"]) {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(blocks)) => texts(blocks),
+        _ => String::new(),
+    }
+}
+
+/// The names of the tools the assistant already called in the conversation.
+fn called_tools(request: &Value) -> Vec<String> {
+    request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "assistant")
+        .filter_map(|m| m["content"].as_array())
+        .flatten()
+        .filter(|b| b["type"] == "tool_use")
+        .filter_map(|b| b["name"].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// A value that satisfies `schema`'s types and required properties (enums and constants
