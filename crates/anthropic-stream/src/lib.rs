@@ -53,6 +53,7 @@
 pub mod bedrock;
 pub mod conformance;
 pub mod ndjson;
+pub mod tools;
 pub mod vertex;
 
 pub use stream_core;
