@@ -579,3 +579,60 @@ fn a_blocking_runner_refuses_an_async_tool_with_an_error_result() {
     assert_eq!(result["is_error"], true);
     assert!(starts.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_async_tool_that_panics_inside_its_future_is_an_error_result() {
+    let server = Server::start();
+    server.enqueue(Reply::recorded(message(
+        &[Block::Tool("toolu_1", "explodes", "{}")],
+        "tool_use",
+    )));
+    server.enqueue(Reply::recorded(message(&[Block::Text("ok")], "end_turn")));
+    let explodes = RunnableTool::new_async("explodes", "Panics later", schema(), |_| async {
+        tokio::task::yield_now().await;
+        if true {
+            panic!("inside the future");
+        }
+        Ok::<_, String>("unreachable")
+    });
+    let client = anthropic_stream::Client::new(config(&server));
+    let mut runner = ToolRunner::new(&client, params(), vec![explodes]);
+    assert_eq!(
+        runner.until_done().await.unwrap(),
+        Outcome::Done(Some(StopReason::EndTurn))
+    );
+    let result = &results(&server, 1)[0];
+    assert_eq!(result["is_error"], true);
+    assert_eq!(result["content"], "the tool panicked: inside the future");
+}
+
+#[tokio::test]
+async fn helper_events_come_through_the_runner_for_every_turn() {
+    use anthropic_stream::Derived;
+    let server = Server::start();
+    two_tools_then_text(&server);
+    let client = anthropic_stream::Client::new(config(&server));
+    let mut runner = ToolRunner::new(
+        &client,
+        params(),
+        vec![weather(&Arc::default()), calculator()],
+    );
+    let mut texts = Vec::new();
+    let mut inputs = Vec::new();
+    let mut stops = 0;
+    while let Some(event) = runner.next().await {
+        let RunnerEvent::Event(event) = event.unwrap() else {
+            continue;
+        };
+        match runner.helper(&event) {
+            Some(Derived::Text { snapshot, .. }) => texts.push(snapshot.to_owned()),
+            Some(Derived::InputJson { snapshot, .. }) => inputs.push(snapshot.clone()),
+            Some(Derived::MessageStop(_)) => stops += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(texts.last().map(String::as_str), Some("Sunny, and 3."));
+    assert!(texts.contains(&"Let me check. ".to_owned()));
+    assert_eq!(inputs.last(), Some(&json!({"a": 1, "b": 2})));
+    assert_eq!(stops, 2, "one message stop per turn");
+}
