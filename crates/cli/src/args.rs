@@ -203,8 +203,10 @@ pub(crate) struct ServeArgs {
     pub(crate) replay: Option<PathBuf>,
     /// A fault to inject, repeatable: reset-after-bytes=N, reset-after-events=N,
     /// cut-after-bytes=N, cut-after-events=N, stall-after-bytes=N, stall-after-events=N,
-    /// end-after-events=N, end-before-stop, error-event-at=N, garbage-at=N,
-    /// huge-line-at=N:LEN, invalid-utf8-at=N (or N:INDEX); and for whole replies: status=CODE
+    /// end-after-events=N, end-before-stop, error-event-at=N, exception-at=N:TYPE (a Bedrock
+    /// exception frame, such as throttlingException; on other paths the matching `error`
+    /// event), garbage-at=N, huge-line-at=N:LEN, invalid-utf8-at=N (or N:INDEX); and for whole
+    /// replies: status=CODE
     /// (status=CODE*K: the first K requests only), retry-after=SECONDS, html, silence,
     /// drip=BYTES:MILLISECONDS, pace=MILLISECONDS.
     #[arg(long = "fault", value_name = "SPEC")]

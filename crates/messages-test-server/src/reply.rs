@@ -89,6 +89,12 @@ pub enum Fault {
     /// Before event N (0: first), send an `error` event (`overloaded_error`) and end cleanly,
     /// as the API does when it is overloaded mid-stream.
     ErrorEventAt(u64),
+    /// Before event N, end the stream with an exception of this type
+    /// (`throttlingException`, `modelStreamErrorException`, ...): on Bedrock's path an
+    /// exception frame, elsewhere the `error` event the API sends for that kind of failure
+    /// (`rate_limit_error` for throttling, `overloaded_error` for unavailability,
+    /// `invalid_request_error` for validation, else `api_error`).
+    ExceptionAt(u64, String),
     /// Before event N, send these bytes as they are (garbage, a half event, anything).
     InjectAt(u64, Bytes),
     /// Before event N, send one line of this many bytes with no line ending, then end the body
@@ -315,14 +321,18 @@ impl std::str::FromStr for Fault {
     /// A fault from its spec, as the CLI's `serve --fault` takes it: `reset-after-bytes=N`,
     /// `reset-after-events=N`, `cut-after-bytes=N`, `cut-after-events=N`,
     /// `stall-after-bytes=N`, `stall-after-events=N`, `end-after-events=N`,
-    /// `end-before-stop`, `error-event-at=N`, `garbage-at=N`, `huge-line-at=N:LEN`,
-    /// `invalid-utf8-at=N[:INDEX]`.
+    /// `end-before-stop`, `error-event-at=N`, `exception-at=N:TYPE`, `garbage-at=N`,
+    /// `huge-line-at=N:LEN`, `invalid-utf8-at=N[:INDEX]`.
     ///
     /// ```
     /// use messages_test_server::Fault;
     ///
     /// assert_eq!("reset-after-events=5".parse(), Ok(Fault::ResetAfterEvents(5)));
     /// assert_eq!("huge-line-at=3:1048576".parse(), Ok(Fault::HugeLineAt(3, 1 << 20)));
+    /// assert_eq!(
+    ///     "exception-at=2:throttlingException".parse(),
+    ///     Ok(Fault::ExceptionAt(2, "throttlingException".to_owned()))
+    /// );
     /// assert!("teleport=1".parse::<Fault>().is_err());
     /// ```
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
@@ -345,6 +355,12 @@ impl std::str::FromStr for Fault {
             "end-after-events" => Self::EndAfterEvents(number(value)?),
             "end-before-stop" => Self::EndBeforeMessageStop,
             "error-event-at" => Self::ErrorEventAt(number(value)?),
+            "exception-at" => match value.split_once(':') {
+                Some((at, kind)) if !kind.trim().is_empty() => {
+                    Self::ExceptionAt(number(at)?, kind.trim().to_owned())
+                }
+                _ => return Err(bad()),
+            },
             "garbage-at" => Self::InjectAt(
                 number(value)?,
                 Bytes::from_static(b"\x00\x1b[31mgarbage{\xfe\n\n"),

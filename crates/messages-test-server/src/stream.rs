@@ -112,6 +112,19 @@ fn error_event() -> Bytes {
     )
 }
 
+/// The `error` event the API sends for a failure of this Bedrock exception's kind.
+fn exception_event(kind: &str, message: &str) -> Bytes {
+    let error_type = match kind.to_ascii_lowercase().trim_end_matches("exception") {
+        "throttling" => "rate_limit_error",
+        "serviceunavailable" => "overloaded_error",
+        "validation" => "invalid_request_error",
+        _ => "api_error",
+    };
+    let data =
+        serde_json::json!({"type": "error", "error": {"type": error_type, "message": message}});
+    Bytes::from(format!("event: error\ndata: {data}\n\n"))
+}
+
 fn invalid_utf8_event(index: u64) -> Bytes {
     let mut event = format!(
         "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"text_delta\",\"text\":\"bad "
@@ -290,6 +303,16 @@ async fn run(
                             message,
                         ))
                         .await?;
+                    return Err(Stop::Clean);
+                }
+                Fault::ExceptionAt(at, kind) if *at == n => {
+                    let message = format!("scripted {kind}");
+                    let bytes = if bedrock {
+                        crate::provider::exception(kind, &message)
+                    } else {
+                        exception_event(kind, &message)
+                    };
+                    emitter.emit(bytes).await?;
                     return Err(Stop::Clean);
                 }
                 Fault::ErrorEventAt(at) if *at == n => {

@@ -274,6 +274,7 @@ macro_rules! conformance_suite {
             proxies_tunnel_every_request_the_core_names,
             a_feed_reconnects_with_last_event_id_and_loses_nothing,
             each_attempt_is_authorized_as_its_cloud_wants,
+            exceptions_follow_the_api_error_kinds,
         );
         $crate::conformance_suite!(@clouds $runner; bedrock, Bedrock; vertex, Vertex);
     };
@@ -311,6 +312,7 @@ macro_rules! conformance_suite {
                 resets_and_cuts_end_in_typed_errors_with_what_was_received,
                 exits_at_random_points_close_at_once,
                 each_attempt_is_authorized_as_its_cloud_wants,
+                exceptions_follow_the_api_error_kinds,
             );
         )*
     };

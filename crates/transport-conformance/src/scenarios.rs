@@ -863,6 +863,49 @@ pub fn an_error_event_mid_stream_is_final_and_first_is_retried<R: Runner>() {
     assert_eq!(server.request_count(), 2);
 }
 
+/// A Bedrock exception (on the other clouds, the `error` event the API sends for that kind of
+/// failure) after output ends the stream with the API error kind of its type and the message
+/// so far; a throttling exception before output is retried.
+pub fn exceptions_follow_the_api_error_kinds<R: Runner>() {
+    for (exception, kind) in [
+        ("throttlingException", ApiErrorKind::RateLimit),
+        ("serviceUnavailableException", ApiErrorKind::Overloaded),
+        ("validationException", ApiErrorKind::InvalidRequest),
+        ("modelStreamErrorException", ApiErrorKind::Api),
+    ] {
+        let server = Server::start();
+        server.enqueue(
+            Reply::generated(Generate::text(10)).fault(Fault::ExceptionAt(5, exception.to_owned())),
+        );
+        let run = stream::<R>(&server, Exit::Drain);
+        assert_eq!(run.events.len(), 5, "{exception}");
+        let failure = run.failure();
+        let ErrorKind::Api(api) = &failure.kind else {
+            panic!("{exception}: {failure}")
+        };
+        assert_eq!((&api.kind, api.mid_stream), (&kind, true), "{exception}");
+        assert_eq!(api.message, format!("scripted {exception}"));
+        assert!(failure.partial.is_some(), "{exception}");
+        assert_eq!(
+            server.request_count(),
+            1,
+            "{exception}: not retried after output"
+        );
+    }
+    let server = Server::start();
+    server
+        .enqueue(
+            Reply::generated(Generate::text(3))
+                .fault(Fault::ExceptionAt(0, "throttlingException".to_owned())),
+        )
+        .enqueue(Reply::generated(Generate::text(3)));
+    assert_eq!(
+        stream::<R>(&server, Exit::Drain).message().text().len(),
+        3 * 16
+    );
+    assert_eq!(server.request_count(), 2, "retried before output");
+}
+
 fn assert_reset(name: &str, failure: &SessionError) {
     assert!(
         matches!(

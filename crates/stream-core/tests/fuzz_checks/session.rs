@@ -1,14 +1,20 @@
 //! The session on arbitrary sequences of driver inputs (statuses, headers, body pieces,
-//! transport errors, times, closes), with input for the current attempt or a stale one.
+//! transport errors, times, closes), with input for the current attempt or a stale one, for a
+//! request to the Anthropic API (SSE) or to Amazon Bedrock (event stream frames, signed per
+//! attempt).
 //! Invariants: no panic; outputs stay well-formed (attempt numbers only grow, at most
 //! `max_retries + 1` requests, every drop names a sent attempt); at most one `Finished`;
 //! nothing but one connection drop after `close`.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use stream_core::request::{ClientConfig, MessageParam, MessageParams};
+use stream_core::eventstream::bedrock;
+use stream_core::provider::{AuthError, Authorizer, Provider};
+use stream_core::request::{ClientConfig, MessageParam, MessageParams, Request};
 use stream_core::session::{AttemptId, Output, Session, TransportErrorKind};
+use stream_core::sse::Decoder;
 
 #[derive(Debug, Arbitrary)]
 enum Op {
@@ -25,6 +31,10 @@ enum Op {
     Fixture {
         stale: bool,
         upto: u16,
+    },
+    /// A 200 with the provider's streaming content type.
+    StreamHead {
+        stale: bool,
     },
     End {
         stale: bool,
@@ -53,6 +63,39 @@ const HEADER_NAMES: [&str; 7] = [
 const STREAM: &[u8] =
     include_bytes!("../../../../fixtures/anthropic/recorded/stream-a-refusal.sse");
 
+/// The recorded stream as Bedrock frames it: one `chunk` per event.
+fn bedrock_stream() -> &'static [u8] {
+    static FRAMED: OnceLock<Vec<u8>> = OnceLock::new();
+    FRAMED.get_or_init(|| {
+        let mut decoder = Decoder::new();
+        decoder.feed_slice(STREAM);
+        decoder.finish();
+        let mut framed = Vec::new();
+        while let Ok(Some(event)) = decoder.next_event() {
+            framed.extend_from_slice(&bedrock::chunk(event.data()).encode());
+        }
+        framed
+    })
+}
+
+/// Signs nothing, needs the wall clock: as Bedrock's signer does.
+#[derive(Debug)]
+struct NeedsClock;
+
+impl Authorizer for NeedsClock {
+    fn authorize(
+        &self,
+        request: &mut Request,
+        unix_time: Option<Duration>,
+    ) -> Result<(), AuthError> {
+        let time = unix_time.ok_or_else(|| AuthError::new("no clock"))?;
+        request
+            .headers
+            .push(("x-amz-date".into(), time.as_secs().to_string()));
+        Ok(())
+    }
+}
+
 /// Runs the target on one input: the bytes are read as the fuzzer reads them
 /// (`arbitrary`, taking the rest), and inputs that do not decode are skipped.
 pub(crate) fn check(data: &[u8]) {
@@ -61,11 +104,30 @@ pub(crate) fn check(data: &[u8]) {
         return;
     };
     let (seed, ops) = input;
-    let config = ClientConfig::new().api_key("k");
+    let bedrock = seed & 1 == 1;
+    let (config, stream, content_type) = if bedrock {
+        let config = ClientConfig::new()
+            .provider(Provider::bedrock("us-east-1"))
+            .authorizer(NeedsClock);
+        (
+            config,
+            bedrock_stream(),
+            "application/vnd.amazon.eventstream",
+        )
+    } else {
+        (
+            ClientConfig::new().api_key("k"),
+            STREAM,
+            "text/event-stream",
+        )
+    };
     let params = MessageParams::new("m", 1).message(MessageParam::user("x"));
     let mut session = Session::new(&config, &params)
         .unwrap()
         .with_jitter_seed(seed);
+    if seed & 2 == 2 {
+        session.set_wall_clock(Duration::ZERO, Duration::from_secs(seed >> 34));
+    }
     let mut now = Duration::ZERO;
     let mut current: Option<AttemptId> = None;
     let mut sent: Vec<AttemptId> = Vec::new();
@@ -111,8 +173,13 @@ pub(crate) fn check(data: &[u8]) {
             }
             Op::Fixture { stale, upto } => {
                 if let Some(a) = attempt(stale) {
-                    let end = usize::from(upto) % (STREAM.len() + 1);
-                    session.handle_body(a, now, STREAM[..end].to_vec());
+                    let end = usize::from(upto) % (stream.len() + 1);
+                    session.handle_body(a, now, stream[..end].to_vec());
+                }
+            }
+            Op::StreamHead { stale } => {
+                if let Some(a) = attempt(stale) {
+                    session.handle_response_head(a, now, 200, [("content-type", content_type)]);
                 }
             }
             Op::End { stale } => {
