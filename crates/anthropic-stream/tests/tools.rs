@@ -308,7 +308,11 @@ async fn async_every_failure_is_an_error_result_and_the_conversation_goes_on() {
     every_failure(&server);
     let client = anthropic_stream::Client::new(config(&server));
     let mut runner = ToolRunner::new(&client, params(), failing_tools());
-    let outcome = runner.until_done().await.unwrap();
+    // The runner and its futures are `Send`: it runs on a task of its own.
+    let outcome = tokio::spawn(async move { runner.until_done().await })
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(outcome, Outcome::Done(Some(StopReason::EndTurn)));
     check_every_failure(&server);
 }
