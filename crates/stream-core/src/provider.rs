@@ -363,6 +363,29 @@ where
     }
 }
 
+/// `body` with `betas` added to its `anthropic_beta` (each once) when the provider takes the
+/// flags in the body (Bedrock) and there are any; else `body` as it is.
+pub(crate) fn with_betas(provider: &Provider, body: &Bytes, betas: &[&str]) -> Bytes {
+    if !matches!(provider, Provider::Bedrock { .. }) || betas.is_empty() {
+        return body.clone();
+    }
+    let Ok(mut object) = serde_json::from_slice::<serde_json::Map<String, Value>>(body) else {
+        return body.clone();
+    };
+    // The body's own flags first (the client's, or the caller's `extra`), then the rest.
+    let mut list: Vec<Value> = match object.remove("anthropic_beta") {
+        Some(Value::Array(list)) => list,
+        _ => Vec::new(),
+    };
+    for beta in betas {
+        if !list.iter().any(|b| b.as_str() == Some(*beta)) {
+            list.push(Value::from(*beta));
+        }
+    }
+    object.insert("anthropic_beta".to_string(), Value::Array(list));
+    serde_json::to_vec(&object).map_or_else(|_| body.clone(), Bytes::from)
+}
+
 /// The beta flags of a request's headers, for a provider that wants them in the body.
 pub(crate) fn betas_of(headers: &[(String, String)]) -> Vec<&str> {
     headers

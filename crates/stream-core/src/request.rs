@@ -484,9 +484,21 @@ impl ClientConfig {
         if self.provider == Provider::Anthropic {
             return Ok(("/v1/messages".to_string(), body));
         }
+        self.provider.messages_request(body, &self.all_betas())
+    }
+
+    /// The beta flags, from [`beta`](Self::beta) and `anthropic-beta` headers.
+    fn all_betas(&self) -> Vec<&str> {
         let mut betas: Vec<&str> = self.betas.iter().map(String::as_str).collect();
         betas.extend(crate::provider::betas_of(&self.headers));
-        self.provider.messages_request(body, &betas)
+        betas
+    }
+
+    /// A provider body (`body`, as [`messages_body`](Self::messages_body) made it) with the
+    /// beta flags the provider takes in the body brought up to date (Bedrock's
+    /// `anthropic_beta`); the same bytes for the others.
+    pub(crate) fn provider_betas(&self, body: &Bytes) -> Bytes {
+        crate::provider::with_betas(&self.provider, body, &self.all_betas())
     }
 
     /// The request to `path` under the base URL with `body`, headers and query parameters

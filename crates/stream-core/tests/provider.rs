@@ -351,3 +351,21 @@ fn vertex_request_and_stream() {
         "Hello world"
     );
 }
+
+#[test]
+fn a_request_s_beta_flags_join_the_client_s_in_bedrock_s_body() {
+    let options = stream_core::request::RequestOptions::new().beta("files-api-2025-04-14");
+    let mut session = Session::new(&bedrock(Recorder::default()), &params())
+        .unwrap()
+        .with_options(&options);
+    let (_, request) = enter(&mut session);
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(
+        body["anthropic_beta"],
+        serde_json::json!(["context-1m-2025-08-07", "files-api-2025-04-14"])
+    );
+    assert_eq!(
+        request.header("anthropic-beta"),
+        Some("context-1m-2025-08-07,files-api-2025-04-14")
+    );
+}

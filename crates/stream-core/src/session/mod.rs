@@ -389,6 +389,10 @@ impl Session {
     pub fn set_options(&mut self, options: &RequestOptions) {
         if matches!(self.state, State::Deferred) {
             self.config = options.apply(&self.config);
+            if let What::Messages { body, .. } = &mut self.what {
+                // Bedrock takes the beta flags in the body too: the request's join the client's.
+                *body = self.config.provider_betas(body);
+            }
         }
     }
 
