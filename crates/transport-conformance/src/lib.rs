@@ -238,8 +238,24 @@ pub trait Runner {
 #[macro_export]
 macro_rules! conformance_suite {
     ($runner:ty) => {
+        // The scenarios that check what only the Anthropic API has: its headers before
+        // `enter`, raw SSE endpoints and feeds, bytes injected into SSE, secrets in its
+        // headers, proxies.
         $crate::conformance_suite!(@each $runner;
             nothing_is_sent_before_enter,
+            a_raw_sse_stream_from_any_endpoint,
+            garbage_huge_lines_and_invalid_utf8,
+            secrets_never_appear_in_errors,
+            proxies_tunnel_every_request_the_core_names,
+            a_feed_reconnects_with_last_event_id_and_loses_nothing,
+        );
+        $crate::conformance_suite!(@any_cloud @each $runner);
+        $crate::conformance_suite!(@any_cloud @cloud $runner; bedrock, Bedrock);
+        $crate::conformance_suite!(@any_cloud @cloud $runner; vertex, Vertex);
+    };
+    // The scenarios that hold for every cloud, handed to the arm `$arm` after `$args`.
+    (@any_cloud $arm:tt $($args:tt)*) => {
+        $crate::conformance_suite!($arm $($args)*;
             every_fixture_gives_the_accumulators_final_message,
             generated_replies_arrive_whole_at_any_chunking,
             drop_mid_stream_closes_the_connection_at_once,
@@ -264,57 +280,13 @@ macro_rules! conformance_suite {
             a_truncated_stream_hands_back_the_partial_message,
             text_stream_then_final_message,
             tls_with_a_trusted_self_signed_certificate_works_and_an_untrusted_one_is_refused,
-            a_raw_sse_stream_from_any_endpoint,
             a_wrong_content_type_is_a_typed_error_at_enter,
             an_error_event_mid_stream_is_final_and_first_is_retried,
             resets_and_cuts_end_in_typed_errors_with_what_was_received,
-            garbage_huge_lines_and_invalid_utf8,
             exits_at_random_points_close_at_once,
-            secrets_never_appear_in_errors,
-            proxies_tunnel_every_request_the_core_names,
-            a_feed_reconnects_with_last_event_id_and_loses_nothing,
             each_attempt_is_authorized_as_its_cloud_wants,
             exceptions_follow_the_api_error_kinds,
         );
-        $crate::conformance_suite!(@clouds $runner; bedrock, Bedrock; vertex, Vertex);
-    };
-    // The scenarios that hold for every cloud (the others check what only the Anthropic API
-    // has: its headers, raw SSE endpoints, bytes injected into SSE, proxies).
-    (@clouds $runner:ty; $($module:ident, $cloud:ident);*) => {
-        $(
-            $crate::conformance_suite!(@cloud $runner; $module, $cloud;
-                every_fixture_gives_the_accumulators_final_message,
-                generated_replies_arrive_whole_at_any_chunking,
-                drop_mid_stream_closes_the_connection_at_once,
-                close_mid_stream_closes_the_connection_at_once,
-                break_inside_with_closes_at_once,
-                question_mark_inside_with_closes_at_once,
-                panic_inside_with_closes_at_once,
-                retries_follow_retry_after_then_stream,
-                retries_stop_at_the_limit_and_obey_x_should_retry,
-                a_final_status_error_surfaces_at_enter_with_its_request_id,
-                a_stalled_stream_ends_at_the_idle_deadline_with_the_partial_message,
-                a_slow_drip_within_the_idle_deadline_is_not_a_stall,
-                a_message_past_its_size_limit_fails_and_closes,
-                a_consumer_away_for_three_idle_deadlines_loses_nothing,
-                a_real_stall_ends_at_the_idle_deadline,
-                a_retry_past_the_total_deadline_returns_its_cause_at_once,
-                the_total_deadline_holds_across_retries_and_a_paced_stream,
-                a_slow_consumer_of_a_paced_server_gets_everything,
-                helper_events_are_the_cores,
-                per_request_options_override_the_client,
-                a_server_that_never_answers_hits_the_head_deadline,
-                a_truncated_stream_hands_back_the_partial_message,
-                text_stream_then_final_message,
-                tls_with_a_trusted_self_signed_certificate_works_and_an_untrusted_one_is_refused,
-                a_wrong_content_type_is_a_typed_error_at_enter,
-                an_error_event_mid_stream_is_final_and_first_is_retried,
-                resets_and_cuts_end_in_typed_errors_with_what_was_received,
-                exits_at_random_points_close_at_once,
-                each_attempt_is_authorized_as_its_cloud_wants,
-                exceptions_follow_the_api_error_kinds,
-            );
-        )*
     };
     (@cloud $runner:ty; $module:ident, $cloud:ident; $($name:ident,)*) => {
         /// The scenarios whose requests can go to any cloud, through this one.
