@@ -242,18 +242,17 @@ impl RunnableTool {
         O: Into<ToolOutput>,
         E: fmt::Display,
     {
-        let handler = Arc::new(handler);
-        let definition = Tool::new(name, description, input_schema);
-        Self {
-            definition,
-            handler: Handler::Async(Arc::new(move |input| match typed_input::<T>(input) {
-                Ok(input) => {
-                    let future = handler(input);
-                    Box::pin(async move { settle(future.await) })
+        Self::new_async(name, description, input_schema, move |input| {
+            // The handler's future starts (and runs its synchronous part) only for an input
+            // that fits `T`.
+            let future = typed_input::<T>(input).map(&handler);
+            async move {
+                match future {
+                    Ok(future) => settle(future.await),
+                    Err(error) => Err(error),
                 }
-                Err(error) => Box::pin(std::future::ready(Err(error))),
-            })),
-        }
+            }
+        })
     }
 
     /// A typed tool whose input schema is derived from `T` (feature `schemars`).

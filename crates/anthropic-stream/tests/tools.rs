@@ -640,3 +640,34 @@ async fn helper_events_come_through_the_runner_for_every_turn() {
     assert_eq!(inputs.last(), Some(&json!({"a": 1, "b": 2})));
     assert_eq!(stops, 2, "one message stop per turn");
 }
+
+#[tokio::test]
+async fn a_typed_async_tool_gets_its_type_or_an_error_result() {
+    let server = Server::start();
+    server.enqueue(Reply::recorded(message(
+        &[
+            Block::Tool("toolu_1", "add", r#"{"a": 2, "b": 3}"#),
+            Block::Tool("toolu_2", "add", r#"{"a": "two"}"#),
+        ],
+        "tool_use",
+    )));
+    server.enqueue(Reply::recorded(message(&[Block::Text("ok")], "end_turn")));
+    let add = RunnableTool::typed_async("add", "Adds", schema(), |sum: Sum| async move {
+        Ok::<_, String>((sum.a + sum.b).to_string())
+    });
+    let client = anthropic_stream::Client::new(config(&server));
+    let mut runner = ToolRunner::new(&client, params(), vec![add]);
+    runner.until_done().await.unwrap();
+    let results = results(&server, 1);
+    assert_eq!(
+        (&results[0]["content"], results[0].get("is_error")),
+        (&json!("5"), None)
+    );
+    assert_eq!(results[1]["is_error"], true);
+    assert!(
+        results[1]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid input")
+    );
+}
