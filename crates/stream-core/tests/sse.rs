@@ -8,7 +8,7 @@ mod reference;
 use bytes::Bytes;
 use proptest::prelude::*;
 use reference::RefEvent;
-use stream_core::sse::{Decoder, DecoderConfig, SseError, Utf8Mode};
+use stream_core::sse::{Decoder, DecoderConfig, Event, INLINE_DATA_LEN, SseError, Utf8Mode};
 
 /// What the decoder produced, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -568,15 +568,27 @@ fn one_buffer(chunk: &[u8], a: &str, b: &str) -> bool {
     b.as_ptr().addr().wrapping_sub(a.as_ptr().addr()) == find(b) - find(a)
 }
 
+/// Data longer than what an owned event keeps inline.
+fn long_data(tag: &str) -> String {
+    let data = format!("{tag}:{}", "x".repeat(INLINE_DATA_LEN));
+    assert!(data.len() > INLINE_DATA_LEN);
+    data
+}
+
 #[test]
 fn events_after_invalid_utf8_still_share_one_window() {
-    let chunk = Bytes::from_static(b"data: caf\xC3\n\nevent: e\ndata: payload\n\ndata: more\n\n");
+    let (payload_data, more_data) = (long_data("payload"), long_data("more"));
+    let mut wire = b"data: caf\xC3\n\n".to_vec();
+    wire.extend_from_slice(
+        format!("event: e\ndata: {payload_data}\n\ndata: {more_data}\n\n").as_bytes(),
+    );
+    let chunk = Bytes::from(wire);
     let mut decoder = Decoder::new();
     decoder.feed(chunk.clone());
     assert_eq!(decoder.next_event().unwrap().unwrap().data(), "caf\u{FFFD}");
     let payload = decoder.next_event().unwrap().unwrap();
     let more = decoder.next_event().unwrap().unwrap();
-    assert_eq!((payload.data(), more.data()), ("payload", "more"));
+    assert_eq!((payload.data(), more.data()), (&*payload_data, &*more_data));
     assert!(
         one_buffer(&chunk, payload.data(), more.data()),
         "each event's data was copied on its own"
@@ -584,16 +596,45 @@ fn events_after_invalid_utf8_still_share_one_window() {
 }
 
 #[test]
-fn events_of_one_chunk_share_one_window() {
-    let chunk = Bytes::from_static(b"event: e\ndata: payload\n\nid: 1\ndata: second\n\n");
+fn long_data_of_one_chunk_shares_one_window() {
+    let (first_data, second_data) = (long_data("first"), long_data("second"));
+    let chunk = Bytes::from(format!(
+        "event: e\ndata: {first_data}\n\nid: 1\ndata: {second_data}\n\n"
+    ));
     let mut decoder = Decoder::new();
     decoder.feed(chunk.clone());
     let first = decoder.next_event().unwrap().unwrap();
     let second = decoder.next_event().unwrap().unwrap();
     assert!(one_buffer(&chunk, first.data(), second.data()));
-    assert_eq!(first.data_bytes(), "payload");
+    // The bytes are the same buffer, not a copy.
+    assert_eq!(first.data_bytes(), first_data.as_bytes());
+    assert_eq!(first.data_bytes().as_ptr(), first.data().as_ptr());
     // The ID is a slice of the chunk itself: it may outlive many windows.
     assert!(chunk.as_ptr_range().contains(&second.id().as_ptr()));
+}
+
+#[test]
+fn short_data_is_kept_inline_in_owned_events() {
+    let data = "d".repeat(INLINE_DATA_LEN);
+    let mut decoder = Decoder::new();
+    decoder.feed(format!("event: e\ndata: {data}\n\ndata: a\ndata: b\n\n"));
+    let first = decoder.next_event().unwrap().unwrap();
+    let second = decoder.next_event().unwrap().unwrap();
+    for (event, data) in [(&first, &*data), (&second, "a\nb")] {
+        assert_eq!(event.data(), data);
+        let inside = core::ptr::from_ref(event).cast::<u8>();
+        let event_bytes = inside..inside.wrapping_add(size_of::<Event>());
+        assert!(
+            event_bytes.contains(&event.data().as_ptr()),
+            "the data is not inside the event"
+        );
+        assert_eq!(event.data_bytes(), data.as_bytes());
+    }
+    // Moved to the heap, the event takes its data along.
+    let moved = Box::new(first);
+    assert_eq!(moved.data(), data);
+    let inside = core::ptr::from_ref(&*moved).cast::<u8>();
+    assert!((inside..inside.wrapping_add(size_of::<Event>())).contains(&moved.data().as_ptr()));
 }
 
 // --- Recorded streams ---
@@ -799,4 +840,11 @@ proptest! {
         }
         prop_assert_eq!(run(&DecoderConfig::new(), &[wire.as_bytes()]), expected);
     }
+}
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn an_owned_event_is_288_bytes() {
+    // What the documentation of `INLINE_DATA_LEN` says, and what moving an event copies.
+    assert_eq!(size_of::<Event>(), 288);
 }
