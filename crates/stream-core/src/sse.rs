@@ -1756,6 +1756,11 @@ impl EventBuilder {
                 at = next;
                 break Ok(true);
             }
+            if let Some(next) = self.quick_event_line(window, at, config) {
+                // A block cut by the end of the window: its `event` line was compared.
+                at = next;
+                continue;
+            }
             lines.line_start = window.offset_of(at, consumed);
             if text[at] == b'\n' {
                 // A blank line needs no search.
@@ -1840,6 +1845,35 @@ impl EventBuilder {
         self.size = 0;
         self.type_len = 0;
         self.dispatched = true;
+        Some(next)
+    }
+
+    /// An `event: ` line that repeats a remembered name, as [`quick_block`](Self::quick_block)
+    /// compares it, read on its own (when the block goes on past the window): the field
+    /// interpreter's work for it, without a search for its end. Returns where the next line
+    /// starts; `None`, having changed nothing, for any other line or one that breaks a limit.
+    #[inline(always)]
+    fn quick_event_line(
+        &mut self,
+        window: &Window,
+        at: usize,
+        config: &DecoderConfig,
+    ) -> Option<usize> {
+        const EVENT: usize = b"event: ".len();
+        let text = window.bytes();
+        if self.skipping_event || text[at] != b'e' {
+            return None;
+        }
+        let (i, len) = self.names.line_prefix_of(&text[at..])?;
+        let next = window.line_end_at(at + len)?;
+        let size = self.size - self.type_len;
+        if !config.line_fits(len) || !config.event_fits(size, len - EVENT) {
+            return None;
+        }
+        self.names.promote(i);
+        self.event_type.slot = Slot::Name(0);
+        self.type_len = len - EVENT;
+        self.size = size + self.type_len;
         Some(next)
     }
 
