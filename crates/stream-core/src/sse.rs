@@ -712,9 +712,12 @@ pub struct Decoder {
 /// that earlier chunks began (`carry` bytes), validated as UTF-8 once with SIMD and copied
 /// once into a buffer: borrowed values are `&str` slices of it; the first owned value longer
 /// than [`INLINE_DATA_LEN`] makes it shared, and such values share it (a reference count, no
-/// copy and no second validation); shorter ones are copied into the event. So
-/// a line or a block across a chunk boundary is read like any other. The buffer is reused for
-/// the next window when no owned event holds it, so borrowed events allocate nothing.
+/// copy and no second validation); shorter ones are copied into the event. So a line or a
+/// block across a chunk boundary is read like any other. When the chunk ends inside a line,
+/// that line's start is kept as the window's tail (validated with the rest) and becomes the
+/// carried line of the next chunk's window, in place, without being validated again. The
+/// buffer is reused for the next window when no owned event holds it, so borrowed events
+/// allocate nothing.
 #[derive(Debug, Default)]
 struct Window {
     text: WindowText,
@@ -728,6 +731,9 @@ struct Window {
     /// What follows the text in the chunk is valid and holds no line end: the start of a
     /// line that goes on in a later chunk.
     open_tail: bool,
+    /// That start of a line, as validated text, when `open_tail`: carried into the next
+    /// window without being copied into the partial-line buffer and validated again.
+    tail: String,
 }
 
 /// A window's buffer: its own until an owned event shares it.
@@ -744,54 +750,108 @@ impl Default for WindowText {
 }
 
 impl Window {
-    /// The window of `chunk` from `start`, after the `carry` bytes of a line that earlier
-    /// chunks began, in a reclaimed buffer (`spare`) or a new one. Empty when no whole valid
-    /// line starts there, or when the carried line does not end in a valid window: the line
-    /// reader reads it on its own.
-    fn new(
+    /// Becomes the window of `chunk` from `start`, after the `carry` bytes of a line that
+    /// earlier chunks began, in a reclaimed buffer (`spare`) or a new one. Empty when no whole
+    /// valid line starts there, or when the carried line does not end in a valid window: the
+    /// line reader reads it on its own.
+    fn renew(
+        &mut self,
         carry: &[u8],
         chunk: &Bytes,
         start: usize,
         line_ends: &LineEnds,
         spare: &mut String,
-    ) -> Self {
-        let rest = &chunk[start..];
-        let rest = &rest[..rest.len().min(TEXT_WINDOW)];
-        let empty = Self {
+    ) {
+        self.retire(spare);
+        // The tail's buffer is kept for the next tail.
+        let mut tail = core::mem::take(&mut self.tail);
+        tail.clear();
+        *self = Self {
             start,
-            next_byte: rest.first().copied(),
+            next_byte: chunk.get(start).copied(),
+            tail,
             ..Self::default()
         };
-        // Validated front to back first (the input is read in order, which memory prefetches
-        // well), then cut at the last line end.
+        let rest = &chunk[start..];
         let Some((carried, cut, lines)) = carried(carry, rest) else {
-            return empty;
+            return;
         };
-        let valid = valid_prefix(lines);
-        let whole = valid.len() == lines.len() && rest.len() == chunk.len() - start;
-        let lines = match line_ends.rfind(valid.as_bytes()) {
-            Some(last) => valid.get(..=last).unwrap_or_default(),
-            None => return empty,
-        };
-        let len = carried.len() + cut.map_or(0, char::len_utf8) + lines.len();
-        if len == 0 {
-            return empty;
-        }
         let mut buf = core::mem::take(spare);
         buf.clear();
         buf.push_str(carried);
         if let Some(cut) = cut {
             buf.push(cut);
         }
+        let skip = rest.len() - lines.len();
+        if !self.fill(buf, carry.len(), skip, chunk, start, line_ends) {
+            self.retire(spare);
+        }
+    }
+
+    /// Becomes the window of `chunk` from `start` after the start of a line that this window's
+    /// tail holds (from the chunk before, which [`retire`](Self::retire) left): the tail is
+    /// not copied into the partial-line buffer, nor validated again. Returns false, the tail
+    /// kept, when the carried line does not end in a valid window of the chunk.
+    fn refill_from_tail(
+        &mut self,
+        chunk: &Bytes,
+        start: usize,
+        line_ends: &LineEnds,
+        spare: &mut String,
+    ) -> bool {
+        let mut buf = core::mem::take(spare);
+        buf.clear();
+        buf.push_str(&self.tail);
+        if self.fill(buf, self.tail.len(), 0, chunk, start, line_ends) {
+            return true;
+        }
+        self.retire(spare);
+        false
+    }
+
+    /// Appends to `buf` (which holds `carry` bytes of earlier chunks, plus the rest of a
+    /// character they cut, `skip` bytes of the chunk) the whole valid lines of `chunk` from
+    /// `start + skip`, and makes it this window, with the valid rest of the chunk as its tail.
+    /// Returns false, with `buf` as an empty window's text (for [`retire`](Self::retire)) and
+    /// the tail unchanged, when no line end follows.
+    fn fill(
+        &mut self,
+        mut buf: String,
+        carry: usize,
+        skip: usize,
+        chunk: &Bytes,
+        start: usize,
+        line_ends: &LineEnds,
+    ) -> bool {
+        let rest = &chunk[start..];
+        let rest = &rest[..rest.len().min(TEXT_WINDOW)];
+        // Validated front to back first (the input is read in order, which memory prefetches
+        // well), then cut at the last line end.
+        let lines = rest.get(skip..).unwrap_or_default();
+        let valid = valid_prefix(lines);
+        let whole = valid.len() == lines.len() && rest.len() == chunk.len() - start;
+        let Some(last) = line_ends.rfind(valid.as_bytes()) else {
+            self.text = WindowText::Own(buf);
+            self.len = 0;
+            return false;
+        };
+        let (lines, tail) = valid.split_at(last + 1);
         buf.push_str(lines);
-        Self {
+        let len = buf.len();
+        self.tail.clear();
+        if whole {
+            self.tail.push_str(tail);
+        }
+        *self = Self {
             text: WindowText::Own(buf),
             len,
-            carry: carry.len(),
+            carry,
             start,
-            next_byte: chunk.get(start + len - carry.len()).copied(),
+            next_byte: chunk.get(start + len - carry).copied(),
             open_tail: whole,
-        }
+            tail: core::mem::take(&mut self.tail),
+        };
+        true
     }
 
     /// The chunk position of text position `at` (at least `carry`).
@@ -807,10 +867,12 @@ impl Window {
         (consumed + (self.start + at) as u64).saturating_sub(self.carry as u64)
     }
 
-    /// Gives the buffer back, emptied, into `spare` when no owned event holds it (and it is
-    /// not one a long carried line grew).
-    fn reclaim(self, spare: &mut String) {
-        let mut buf = match self.text {
+    /// Leaves nothing to read (the tail, if any, stays) and gives the buffer back, emptied,
+    /// into `spare` when no owned event holds it (and it is not one a long carried line grew).
+    fn retire(&mut self, spare: &mut String) {
+        self.len = 0;
+        self.open_tail = false;
+        let mut buf = match core::mem::take(&mut self.text) {
             WindowText::Own(buf) => buf,
             WindowText::Shared(text) => match text.into_bytes().try_into_mut() {
                 Ok(mut bytes) => {
@@ -964,6 +1026,9 @@ enum Src {
 struct LineState {
     /// Bytes of a line that started in an earlier chunk.
     partial: BytesMut,
+    /// The line that started in an earlier chunk is the window's tail instead (valid, and
+    /// within the line limit).
+    in_tail: bool,
     /// Stream offset of the first byte of the current line.
     line_start: u64,
     /// The current line crossed the limit: drop its bytes until its line end.
@@ -1271,6 +1336,7 @@ impl Decoder {
             from_carry: false,
             lines: LineState {
                 partial: BytesMut::new(),
+                in_tail: false,
                 line_start: 0,
                 skipping_line: false,
                 after_cr: false,
@@ -1399,6 +1465,7 @@ impl Decoder {
     pub fn is_mid_event(&self) -> bool {
         let builder = &self.builder;
         !self.lines.partial.is_empty()
+            || self.lines.in_tail
             || self.lines.skipping_line
             || (!builder.dispatched && (builder.data.is_set() || builder.type_len > 0))
     }
@@ -1407,7 +1474,12 @@ impl Decoder {
     #[must_use]
     pub fn buffered_len(&self) -> usize {
         let unread: usize = self.input.iter().map(Bytes::len).sum::<usize>() - self.pos;
-        unread + self.lines.partial.len() + self.builder.size
+        let tail = if self.lines.in_tail {
+            self.window.tail.len()
+        } else {
+            0
+        };
+        unread + self.lines.partial.len() + tail + self.builder.size
     }
 
     /// The next dispatched event, owned: `Ok(None)` when more input is needed (or, after
@@ -1549,13 +1621,17 @@ impl Decoder {
             let Some(chunk) = input.front() else {
                 if *ended && !*done {
                     *done = true;
+                    if core::mem::take(&mut lines.in_tail) {
+                        lines.partial.extend_from_slice(window.tail.as_bytes());
+                        window.tail.clear();
+                    }
                     return builder.end_of_stream(lines, config);
                 }
                 return Ok(false);
             };
             if *pos >= chunk.len() {
                 builder.leave_window(window);
-                core::mem::take(window).reclaim(spare);
+                window.retire(spare);
                 *consumed += chunk.len() as u64;
                 *pos = 0;
                 input.pop_front();
@@ -1565,17 +1641,17 @@ impl Decoder {
                 if window.read_at(*pos, *from_carry).is_none() {
                     // What follows a window known to end in an open line starts a line that
                     // goes on in a later chunk: keep it without looking at it again.
+                    // It is the window's tail, already validated.
                     if window.open_tail
                         && *pos == window.pos_of(window.len)
                         && fits_line(chunk.len() - *pos, lines, config).is_ok()
                     {
-                        lines.partial.extend_from_slice(&chunk[*pos..]);
+                        lines.in_tail = true;
                         *pos = chunk.len();
                         continue;
                     }
                     builder.leave_window(window);
-                    core::mem::take(window).reclaim(spare);
-                    *window = Window::new(&[], chunk, *pos, &builder.line_ends, spare);
+                    window.renew(&[], chunk, *pos, &builder.line_ends, spare);
                 }
                 if let Some(at) = window.read_at(*pos, *from_carry) {
                     *from_carry = false;
@@ -1587,12 +1663,22 @@ impl Decoder {
                         result => return result,
                     }
                 }
+            } else if lines.in_tail {
+                // The line the last chunk ended with: read with this chunk's lines, in one
+                // window, when it ends in it; else it waits in the partial-line buffer.
+                lines.in_tail = false;
+                if window.refill_from_tail(chunk, *pos, &builder.line_ends, spare) {
+                    *from_carry = true;
+                } else {
+                    lines.partial.extend_from_slice(window.tail.as_bytes());
+                    window.tail.clear();
+                }
+                continue;
             } else if !lines.partial.is_empty() && !lines.skipping_line {
                 // A line that earlier chunks began: read with this chunk's lines, in one
                 // window, when it ends in it and is valid.
                 builder.leave_window(window);
-                core::mem::take(window).reclaim(spare);
-                *window = Window::new(&lines.partial, chunk, *pos, &builder.line_ends, spare);
+                window.renew(&lines.partial, chunk, *pos, &builder.line_ends, spare);
                 if window.len > 0 {
                     lines.release_partial();
                     *from_carry = true;
@@ -1717,7 +1803,11 @@ impl LineState {
     /// line, no line being skipped, no CR awaiting its LF, no BOM being matched.
     #[inline(always)]
     fn is_clean(&self) -> bool {
-        self.partial.is_empty() && !self.skipping_line && !self.after_cr && self.bom_seen.is_none()
+        self.partial.is_empty()
+            && !self.in_tail
+            && !self.skipping_line
+            && !self.after_cr
+            && self.bom_seen.is_none()
     }
 
     fn start_skipping(&mut self) {

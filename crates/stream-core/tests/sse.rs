@@ -637,6 +637,58 @@ fn short_data_is_kept_inline_in_owned_events() {
     assert!((inside..inside.wrapping_add(size_of::<Event>())).contains(&moved.data().as_ptr()));
 }
 
+/// A line that a chunk ends in the middle of is held (as the window's tail, not yet copied
+/// anywhere) and counted, whatever comes next: its end, more of it, or the end of the stream.
+#[test]
+fn a_line_cut_by_the_chunk_end_is_held_and_counted() {
+    // Ends in the next chunk.
+    let mut decoder = Decoder::new();
+    decoder.feed("data: one\n\ndata: ab");
+    assert_eq!(decoder.next_event().unwrap().unwrap().data(), "one");
+    assert!(decoder.next_event().unwrap().is_none());
+    assert!(decoder.is_mid_event());
+    assert_eq!(decoder.buffered_len(), "data: ab".len());
+    decoder.feed("c\n\n");
+    assert_eq!(decoder.next_event().unwrap().unwrap().data(), "abc");
+    assert!(!decoder.is_mid_event());
+    assert_eq!(decoder.buffered_len(), 0);
+
+    // Goes on over two more chunks, the first of them without a line end.
+    decoder.feed("data: x\n\ndata: 1");
+    assert_eq!(decoder.next_event().unwrap().unwrap().data(), "x");
+    assert!(decoder.next_event().unwrap().is_none());
+    decoder.feed("23");
+    assert!(decoder.next_event().unwrap().is_none());
+    assert_eq!(decoder.buffered_len(), "data: 123".len());
+    decoder.feed("4\n\n");
+    assert_eq!(decoder.next_event().unwrap().unwrap().data(), "1234");
+
+    // Ends the stream: dropped, or dispatched with the opt-in.
+    for (flush, expected) in [(false, None), (true, Some("last"))] {
+        let mut decoder =
+            Decoder::with_config(DecoderConfig::new().dispatch_incomplete_at_end(flush));
+        decoder.feed("data: x\n\ndata: last");
+        assert_eq!(decoder.next_event().unwrap().unwrap().data(), "x");
+        assert!(decoder.next_event().unwrap().is_none());
+        decoder.finish();
+        let last = decoder.next_event().unwrap();
+        assert_eq!(last.as_ref().map(Event::data), expected);
+        assert!(decoder.next_event().unwrap().is_none());
+    }
+}
+
+#[test]
+fn a_cut_line_is_carried_while_owned_events_hold_the_window() {
+    let (first, second) = (long_data("first"), long_data("second"));
+    let mut decoder = Decoder::new();
+    decoder.feed(format!("data: {first}\n\ndata: {}", &second[..10]));
+    let held = decoder.next_event().unwrap().unwrap();
+    assert!(decoder.next_event().unwrap().is_none());
+    decoder.feed(format!("{}\n\n", &second[10..]));
+    let next = decoder.next_event().unwrap().unwrap();
+    assert_eq!((held.data(), next.data()), (&*first, &*second));
+}
+
 // --- Recorded streams ---
 
 #[test]
