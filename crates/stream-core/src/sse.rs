@@ -290,7 +290,8 @@ impl DecoderConfig {
 pub struct Event {
     event_type: SmolStr,
     data: Text,
-    id: ByteString,
+    /// `None` when empty: dropping it then calls nothing.
+    id: Option<ByteString>,
     retry: Option<u64>,
 }
 
@@ -302,7 +303,7 @@ impl Event {
         Self {
             event_type: SmolStr::new(event_type),
             data: Text::new(data),
-            id: ByteString::new(),
+            id: None,
             retry: None,
         }
     }
@@ -341,7 +342,7 @@ impl Event {
     /// `lastEventId`, it persists across events until another `id` field changes it.
     #[must_use]
     pub fn id(&self) -> &str {
-        &self.id
+        self.id.as_deref().unwrap_or_default()
     }
 
     /// The reconnection time in milliseconds, when a valid `retry` field appeared in this
@@ -381,7 +382,7 @@ impl Event {
         EventRef {
             event_type: self.event_type.as_str(),
             data: self.data.as_str(),
-            id: &self.id,
+            id: self.id(),
             retry: self.retry,
         }
     }
@@ -389,7 +390,7 @@ impl Event {
     /// Sets the ID (builder style, for tests and for building streams).
     #[must_use]
     pub fn with_id(mut self, id: &str) -> Self {
-        self.id = ByteString::from(id);
+        self.id = (!id.is_empty()).then(|| ByteString::from(id));
         self
     }
 
@@ -551,7 +552,7 @@ impl<'a> EventRef<'a> {
         Event {
             event_type: SmolStr::new(self.event_type),
             data: Text::new(self.data),
-            id: ByteString::from(self.id),
+            id: (!self.id.is_empty()).then(|| ByteString::from(self.id)),
             retry: self.retry,
         }
     }
@@ -1515,11 +1516,7 @@ impl Decoder {
             event_type: builder.event_type.take_name(window, &builder.names),
             data: Text::empty(),
             // An empty ID needs no call through the shared bytes' vtable.
-            id: if builder.last_event_id.is_empty() {
-                ByteString::new()
-            } else {
-                builder.last_event_id.clone()
-            },
+            id: (!builder.last_event_id.is_empty()).then(|| builder.last_event_id.clone()),
             retry: builder.retry.take(),
         }));
         if let Ok(Some(event)) = &mut event {
