@@ -896,7 +896,7 @@ proptest! {
 
 #[test]
 #[cfg(target_pointer_width = "64")]
-fn an_owned_event_is_288_bytes() {
+fn an_owned_event_is_256_bytes() {
     // What the documentation of `INLINE_DATA_LEN` says, and what moving an event copies.
-    assert_eq!(size_of::<Event>(), 288);
+    assert_eq!(size_of::<Event>(), 256);
 }
