@@ -1370,6 +1370,10 @@ impl Decoder {
     }
 
     /// Adds the next chunk of the stream. The chunk is kept (not copied) until it is read.
+    /// When everything fed before has been read and it ended inside a line, this already reads
+    /// the chunk's first stretch of lines into the decoder's window (validated, copied once),
+    /// which the next call to [`next_event_ref`](Self::next_event_ref) or
+    /// [`next_event`](Self::next_event) would do anyway; it never returns an event or an error.
     ///
     /// Feeding after [`finish`](Self::finish) is a caller bug: the bytes are ignored (and a
     /// debug build panics).
@@ -1379,8 +1383,14 @@ impl Decoder {
             return;
         }
         let chunk = chunk.into();
-        if !chunk.is_empty() {
-            self.input.push_back(chunk);
+        if chunk.is_empty() {
+            return;
+        }
+        self.input.push_back(chunk);
+        // The commonest chunk boundary, a line cut by the end of the chunk before: its window
+        // is made now, so that the quick path reads on into it without a detour.
+        if self.lines.in_tail && self.input.len() == 1 {
+            self.carry_tail();
         }
     }
 
@@ -1564,6 +1574,31 @@ impl Decoder {
         }))
     }
 
+    /// The line the last chunk ended with, held as the window's tail: see [`carry_tail`].
+    fn carry_tail(&mut self) {
+        let Self {
+            input,
+            pos,
+            window,
+            spare,
+            from_carry,
+            lines,
+            builder,
+            ..
+        } = self;
+        if let Some(chunk) = input.front() {
+            carry_tail(
+                chunk,
+                *pos,
+                window,
+                spare,
+                from_carry,
+                lines,
+                &builder.line_ends,
+            );
+        }
+    }
+
     /// The steady state, inline in the callers: the pre-check of
     /// [`EventBuilder::quick_block`] at the read position, before [`advance`](Self::advance).
     /// Returns whether it dispatched an event (it is in the builder).
@@ -1662,15 +1697,15 @@ impl Decoder {
                     }
                 }
             } else if lines.in_tail {
-                // The line the last chunk ended with: read with this chunk's lines, in one
-                // window, when it ends in it; else it waits in the partial-line buffer.
-                lines.in_tail = false;
-                if window.refill_from_tail(chunk, *pos, &builder.line_ends, spare) {
-                    *from_carry = true;
-                } else {
-                    lines.partial.extend_from_slice(window.tail.as_bytes());
-                    window.tail.clear();
-                }
+                carry_tail(
+                    chunk,
+                    *pos,
+                    window,
+                    spare,
+                    from_carry,
+                    lines,
+                    &builder.line_ends,
+                );
                 continue;
             } else if !lines.partial.is_empty() && !lines.skipping_line {
                 // A line that earlier chunks began: read with this chunk's lines, in one
@@ -1780,6 +1815,27 @@ impl Decoder {
                 }
             }
         }
+    }
+}
+
+/// The line the last chunk ended with, held as the window's tail: read with the lines of
+/// `chunk` from `pos` on, in one window, when it ends there; else it waits in the partial-line
+/// buffer.
+fn carry_tail(
+    chunk: &Bytes,
+    pos: usize,
+    window: &mut Window,
+    spare: &mut String,
+    from_carry: &mut bool,
+    lines: &mut LineState,
+    line_ends: &LineEnds,
+) {
+    lines.in_tail = false;
+    if window.refill_from_tail(chunk, pos, line_ends, spare) {
+        *from_carry = true;
+    } else {
+        lines.partial.extend_from_slice(window.tail.as_bytes());
+        window.tail.clear();
     }
 }
 
