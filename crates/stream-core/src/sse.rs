@@ -61,7 +61,8 @@
 //! The decoder keeps whatever has been [fed](Decoder::feed) until it is drained: feed one chunk,
 //! drain it, then feed the next, and memory stays at one chunk plus the limits, plus a copy of
 //! at most 64 KiB of the chunk being read (a long chunk is validated and copied a window at a
-//! time), plus the windows that owned events still hold.
+//! time) and of the start of the line it ends in, plus the windows that owned events still
+//! hold.
 //!
 //! The decoder has one line reader (`Decoder::advance` for lines outside the window,
 //! `EventBuilder::window_lines` inside it) and one field interpreter; the quick path that
@@ -716,9 +717,9 @@ pub struct Decoder {
 /// than [`INLINE_DATA_LEN`] makes it shared, and such values share it (a reference count, no
 /// copy and no second validation); shorter ones are copied into the event. So a line or a
 /// block across a chunk boundary is read like any other. When the chunk ends inside a line,
-/// that line's start is kept as the window's tail (validated with the rest) and becomes the
-/// carried line of the next chunk's window, in place, without being validated again. The
-/// buffer is reused for the next window when no owned event holds it, so borrowed events
+/// that line's start is kept as the window's tail (validated with the rest, and copied) and
+/// becomes the carried line of the next chunk's window (copied again, not validated again).
+/// The buffer is reused for the next window when no owned event holds it, so borrowed events
 /// allocate nothing.
 #[derive(Debug, Default)]
 struct Window {
@@ -1031,6 +1032,9 @@ struct LineState {
     /// The line that started in an earlier chunk is the window's tail instead (valid, and
     /// within the line limit).
     in_tail: bool,
+    /// The front chunk, from the read position, was found to hold no window for the partial
+    /// line (when the tail was carried into it): read it with the line reader.
+    no_window: bool,
     /// Stream offset of the first byte of the current line.
     line_start: u64,
     /// The current line crossed the limit: drop its bytes until its line end.
@@ -1339,6 +1343,7 @@ impl Decoder {
             lines: LineState {
                 partial: BytesMut::new(),
                 in_tail: false,
+                no_window: false,
                 line_start: 0,
                 skipping_line: false,
                 after_cr: false,
@@ -1478,6 +1483,7 @@ impl Decoder {
         let builder = &self.builder;
         !self.lines.partial.is_empty()
             || self.lines.in_tail
+            || self.from_carry
             || self.lines.skipping_line
             || (!builder.dispatched && (builder.data.is_set() || builder.type_len > 0))
     }
@@ -1486,8 +1492,12 @@ impl Decoder {
     #[must_use]
     pub fn buffered_len(&self) -> usize {
         let unread: usize = self.input.iter().map(Bytes::len).sum::<usize>() - self.pos;
+        // The start of a line that earlier chunks began: the window's tail, or already the
+        // start of the window (read on `feed`).
         let tail = if self.lines.in_tail {
             self.window.tail.len()
+        } else if self.from_carry {
+            self.window.carry
         } else {
             0
         };
@@ -1522,7 +1532,7 @@ impl Decoder {
         let builder = &mut self.builder;
         builder.dispatched = false;
         // Built where it is returned, then its data written in place: the inline bytes are
-        // copied once and the event is not moved.
+        // copied once, into the returned value, rather than built elsewhere and moved.
         let mut event = Ok(Some(Event {
             event_type: builder.event_type.take_name(window, &builder.names),
             data: Text::empty(),
@@ -1707,7 +1717,10 @@ impl Decoder {
                     &builder.line_ends,
                 );
                 continue;
-            } else if !lines.partial.is_empty() && !lines.skipping_line {
+            } else if !core::mem::take(&mut lines.no_window)
+                && !lines.partial.is_empty()
+                && !lines.skipping_line
+            {
                 // A line that earlier chunks began: read with this chunk's lines, in one
                 // window, when it ends in it and is valid.
                 builder.leave_window(window);
@@ -1836,6 +1849,8 @@ fn carry_tail(
     } else {
         lines.partial.extend_from_slice(window.tail.as_bytes());
         window.tail.clear();
+        // A window of this chunk with the partial line would fail the same way.
+        lines.no_window = true;
     }
 }
 

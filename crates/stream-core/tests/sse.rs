@@ -19,16 +19,23 @@ enum Out {
 
 /// Decodes `pieces` with the owned API and with the borrowed one; both must agree.
 fn run(config: &DecoderConfig, pieces: &[&[u8]]) -> Vec<Out> {
-    let owned = run_with(config, pieces, false);
+    let owned = run_with(config, pieces, false, false);
     assert_eq!(
-        run_with(config, pieces, true),
+        run_with(config, pieces, true, false),
         owned,
         "next_event_ref and next_event differ"
+    );
+    assert_eq!(
+        run_with(config, pieces, true, true),
+        owned,
+        "feeding every piece before reading differs"
     );
     owned
 }
 
-fn run_with(config: &DecoderConfig, pieces: &[&[u8]], borrowed: bool) -> Vec<Out> {
+/// Feeds the pieces one at a time, reading every event after each, or (`queued`) all of them
+/// before reading any, so that chunk boundaries are crossed with more input waiting.
+fn run_with(config: &DecoderConfig, pieces: &[&[u8]], borrowed: bool, queued: bool) -> Vec<Out> {
     let mut decoder = Decoder::with_config(config.clone());
     let mut out = Vec::new();
     let drain = |decoder: &mut Decoder, out: &mut Vec<Out>| {
@@ -42,7 +49,9 @@ fn run_with(config: &DecoderConfig, pieces: &[&[u8]], borrowed: bool) -> Vec<Out
     };
     for piece in pieces {
         decoder.feed_slice(piece);
-        drain(&mut decoder, &mut out);
+        if !queued {
+            drain(&mut decoder, &mut out);
+        }
     }
     decoder.finish();
     drain(&mut decoder, &mut out);
@@ -649,6 +658,9 @@ fn a_line_cut_by_the_chunk_end_is_held_and_counted() {
     assert!(decoder.is_mid_event());
     assert_eq!(decoder.buffered_len(), "data: ab".len());
     decoder.feed("c\n\n");
+    // Fed, not yet read: the line's start is still held.
+    assert!(decoder.is_mid_event());
+    assert_eq!(decoder.buffered_len(), "data: abc\n\n".len());
     assert_eq!(decoder.next_event().unwrap().unwrap().data(), "abc");
     assert!(!decoder.is_mid_event());
     assert_eq!(decoder.buffered_len(), 0);

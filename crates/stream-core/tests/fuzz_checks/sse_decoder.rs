@@ -1,6 +1,7 @@
 //! The SSE decoder on arbitrary bytes cut at arbitrary points: it never panics, the events (and
-//! errors) of the split feed (borrowed API) equal those of the whole feed (owned API), and with default limits they equal
-//! the events of the reference decoder kept in the tests.
+//! errors) of the split feed (borrowed API, and owned with every piece fed before reading)
+//! equal those of the whole feed (owned API), and with default limits they equal the events of
+//! the reference decoder kept in the tests.
 
 use crate::reference::{self, RefEvent};
 use arbitrary::Arbitrary;
@@ -21,8 +22,9 @@ enum Out {
     Error(SseError),
 }
 
-/// Decodes `pieces` with the owned API (`next_event`) or the borrowed one (`next_event_ref`).
-fn run(config: &DecoderConfig, pieces: &[&[u8]], borrowed: bool) -> Vec<Out> {
+/// Decodes `pieces` with the owned API (`next_event`) or the borrowed one (`next_event_ref`),
+/// reading after each piece or (`queued`) only once all are fed.
+fn run(config: &DecoderConfig, pieces: &[&[u8]], borrowed: bool, queued: bool) -> Vec<Out> {
     let mut decoder = Decoder::with_config(config.clone());
     let mut out = Vec::new();
     let mut drain = |decoder: &mut Decoder| loop {
@@ -34,6 +36,9 @@ fn run(config: &DecoderConfig, pieces: &[&[u8]], borrowed: bool) -> Vec<Out> {
     };
     for piece in pieces {
         decoder.feed_slice(piece);
+        if queued {
+            continue;
+        }
         drain(&mut decoder);
         assert!(
             decoder.buffered_len() <= config.max_line_len_limit() + config.max_event_size_limit()
@@ -78,12 +83,19 @@ pub(crate) fn check(data: &[u8]) {
     }
     pieces.push(&bytes[start..]);
 
-    // The whole feed through the owned API, the split feed through the borrowed one.
-    let whole = run(&config, &[bytes], false);
+    // The whole feed through the owned API, the split feed through the borrowed one, and the
+    // split feed read only once every piece is in (chunk boundaries crossed with input
+    // waiting).
+    let whole = run(&config, &[bytes], false, false);
     assert_eq!(
-        run(&config, &pieces, true),
+        run(&config, &pieces, true, false),
         whole,
         "split feed differs from whole feed"
+    );
+    assert_eq!(
+        run(&config, &pieces, false, true),
+        whole,
+        "split feed read at the end differs from whole feed"
     );
 
     if input.small_limits.is_none() && !input.strict {
