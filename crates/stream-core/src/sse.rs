@@ -43,18 +43,17 @@
 //!   than [`DecoderConfig::max_event_size`] is a typed error ([`SseError`]); the decoder then
 //!   drops that event, discards input up to the next blank line without buffering it, and goes
 //!   on ([`SseError::can_resync`]).
-//! * **One validation, one copy per window, none per event.** The whole lines of each chunk are
-//!   validated as UTF-8 once (with SIMD) and copied once into a shared buffer, 64 KiB at a time
-//!   (a window). [`next_event_ref`](Decoder::next_event_ref) hands out [`EventRef`]s whose
-//!   strings are `&str` slices of it: no allocation, no reference count.
-//!   [`next_event`](Decoder::next_event) hands out owned [`Event`]s whose data is copied
-//!   inline into the event when it is at most [`INLINE_DATA_LEN`] bytes (no allocation, no
-//!   reference count), and otherwise shares the window (a reference count; no copy and no
+//! * **One validation and one copy per window; no allocation per event.** The whole lines of
+//!   each chunk are validated as UTF-8 once (with SIMD) and copied once into a shared buffer,
+//!   64 KiB at a time (a window). [`next_event_ref`](Decoder::next_event_ref) hands out
+//!   [`EventRef`]s whose strings are `&str` slices of it: no copy, no allocation, no reference
+//!   count. [`next_event`](Decoder::next_event) hands out owned [`Event`]s whose data is
+//!   copied inline into the event when it is at most [`INLINE_DATA_LEN`] bytes (no allocation,
+//!   no reference count), and otherwise shares the window (a reference count; no copy and no
 //!   second validation); whose type is the remembered name (inline up to 23 bytes); and whose
-//!   ID is a slice of the input chunk. The
-//!   window's buffer is reused for the next window when no owned event holds it, so borrowed
-//!   events allocate nothing in the steady state; the decoder's buffers for events that span
-//!   chunks or have several `data` lines are reused too.
+//!   ID is a slice of the input chunk. The window's buffer is reused for the next window when no
+//!   owned event holds it, so events allocate nothing in the steady state; the decoder's
+//!   buffers for events that span chunks or have several `data` lines are reused too.
 //! * **UTF-8.** Lossy by default (each maximal invalid subpart becomes U+FFFD, as in
 //!   [`String::from_utf8_lossy`]); [`Utf8Mode::Strict`] makes invalid input an error instead.
 //!
