@@ -35,10 +35,13 @@
 //! # Guarantees
 //!
 //! * **Chunking does not matter.** Any split of the same bytes gives the same events and errors.
-//! * **Linear time.** Each input byte is validated once and searched for a line end a small,
-//!   bounded number of times; an `event` line that repeats one of the last four names seen (or
-//!   a name given to [`DecoderConfig::event_types`]) is compared rather than searched, whatever
-//!   the names are; nothing before the read position is rescanned when more input arrives.
+//! * **Linear time.** Each input byte is validated as UTF-8 and searched for a line end a
+//!   small, bounded number of times: once, normally; the start of a line that goes on over
+//!   several chunks is validated again once, when the line ends; after invalid UTF-8 the rest of
+//!   a chunk is checked up to the next invalid byte at a time. Nothing before the read position
+//!   is rescanned when more input arrives. An `event` line that repeats one of the last four
+//!   names seen is compared rather than searched when it is at most 32 bytes (a name of up to
+//!   25 bytes), whatever the names are.
 //! * **Bounded memory.** A line longer than [`DecoderConfig::max_line_len`] or an event larger
 //!   than [`DecoderConfig::max_event_size`] is a typed error ([`SseError`]); the decoder then
 //!   drops that event, discards input up to the next blank line without buffering it, and goes
@@ -736,6 +739,10 @@ struct Window {
     /// That start of a line, as validated text, when `open_tail`: carried into the next
     /// window without being copied into the partial-line buffer and validated again.
     tail: String,
+    /// The chunk was found to hold invalid UTF-8: its later windows are validated with a check
+    /// that stops at the first invalid byte (the SIMD check that does not would rescan the
+    /// rest of the chunk for every line that holds one). Kept until the chunk is let go.
+    early_exit: bool,
 }
 
 /// A window's buffer: its own until an owned event shares it.
@@ -772,6 +779,7 @@ impl Window {
             start,
             next_byte: chunk.get(start).copied(),
             tail,
+            early_exit: self.early_exit,
             ..Self::default()
         };
         let rest = &chunk[start..];
@@ -830,11 +838,13 @@ impl Window {
         // Validated front to back first (the input is read in order, which memory prefetches
         // well), then cut at the last line end.
         let lines = rest.get(skip..).unwrap_or_default();
-        let valid = valid_prefix(lines);
+        let valid = valid_prefix(lines, self.early_exit);
+        let early_exit = self.early_exit || valid.len() < lines.len();
         let whole = valid.len() == lines.len() && rest.len() == chunk.len() - start;
         let Some(last) = line_ends.rfind(valid.as_bytes()) else {
             self.text = WindowText::Own(buf);
             self.len = 0;
+            self.early_exit = early_exit;
             return false;
         };
         let (lines, tail) = valid.split_at(last + 1);
@@ -852,6 +862,7 @@ impl Window {
             next_byte: chunk.get(start + len - carry).copied(),
             open_tail: whole,
             tail: core::mem::take(&mut self.tail),
+            early_exit,
         };
         true
     }
@@ -1674,6 +1685,7 @@ impl Decoder {
             if *pos >= chunk.len() {
                 builder.leave_window(window);
                 window.retire(spare);
+                window.early_exit = false;
                 *consumed += chunk.len() as u64;
                 *pos = 0;
                 input.pop_front();
@@ -1719,9 +1731,14 @@ impl Decoder {
             } else if !core::mem::take(&mut lines.no_window)
                 && !lines.partial.is_empty()
                 && !lines.skipping_line
+                && builder
+                    .line_ends
+                    .find(&chunk[*pos..chunk.len().min(*pos + TEXT_WINDOW)])
+                    .is_some()
             {
                 // A line that earlier chunks began: read with this chunk's lines, in one
-                // window, when it ends in it and is valid.
+                // window, when it ends in it and is valid. (Only then: the line so far is
+                // validated and copied into the window, once per line, not once per chunk.)
                 builder.leave_window(window);
                 window.renew(&lines.partial, chunk, *pos, &builder.line_ends, spare);
                 if window.len > 0 {
@@ -2285,6 +2302,8 @@ fn starts_with_short(haystack: &[u8], prefix: &[u8]) -> bool {
 /// chunk boundary cut in two (completed from `lines`), and the rest of `lines`; `None` when
 /// the carried bytes are not valid UTF-8.
 fn carried<'a>(carry: &'a [u8], lines: &'a [u8]) -> Option<(&'a str, Option<char>, &'a [u8])> {
+    #[cfg(test)]
+    work::validated(carry.len());
     if let Ok(text) = simdutf8::basic::from_utf8(carry) {
         return Some((text, None, lines));
     }
@@ -2316,15 +2335,29 @@ fn carried<'a>(carry: &'a [u8], lines: &'a [u8]) -> Option<(&'a str, Option<char
     ))
 }
 
-/// The longest valid UTF-8 prefix of `bytes` (all of it, normally), found with SIMD.
-fn valid_prefix(bytes: &[u8]) -> &str {
-    if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
-        return text;
+/// The longest valid UTF-8 prefix of `bytes` (all of it, normally), found with SIMD: with the
+/// fastest check first, or when `early_exit`, with the one that stops at the first invalid
+/// byte (the fastest check reads to the end before it fails).
+fn valid_prefix(bytes: &[u8], early_exit: bool) -> &str {
+    if !early_exit {
+        #[cfg(test)]
+        work::validated(bytes.len());
+        if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
+            return text;
+        }
     }
     let valid_up_to = match simdutf8::compat::from_utf8(bytes) {
-        Ok(text) => text.len(),
+        Ok(text) => {
+            #[cfg(test)]
+            work::validated(bytes.len());
+            return text;
+        }
         Err(err) => err.valid_up_to(),
     };
+    // The check stops within a block of 64 bytes past the invalid byte; the valid part is
+    // checked again to be handed out as text.
+    #[cfg(test)]
+    work::validated(bytes.len().min(valid_up_to + 64) + valid_up_to);
     simdutf8::basic::from_utf8(&bytes[..valid_up_to]).unwrap_or_default()
 }
 
@@ -2339,5 +2372,108 @@ fn push_lossy(buf: &mut String, bytes: &[u8]) {
         if !piece.invalid().is_empty() {
             buf.push(char::REPLACEMENT_CHARACTER);
         }
+    }
+}
+
+/// Counts the bytes the decoder validates as UTF-8, for the tests that bound its work.
+#[cfg(test)]
+mod work {
+    extern crate std;
+
+    use core::cell::Cell;
+
+    std::thread_local! {
+        static VALIDATED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub(super) fn validated(bytes: usize) {
+        VALIDATED.with(|count| count.set(count.get() + bytes));
+    }
+
+    /// The bytes validated on this thread since the last call.
+    pub(super) fn take() -> usize {
+        VALIDATED.with(Cell::take)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+
+    use super::*;
+
+    /// Feeds `chunks` one at a time, reading after each, then ends the stream; returns the
+    /// events' data (or the errors' names) and the bytes validated.
+    fn decode(config: DecoderConfig, chunks: &[Bytes]) -> (Vec<String>, usize) {
+        let _ = work::take();
+        let mut decoder = Decoder::with_config(config);
+        let mut out = Vec::new();
+        let mut drain = |decoder: &mut Decoder| {
+            loop {
+                match decoder.next_event_ref() {
+                    Ok(Some(event)) => out.push(String::from(event.data())),
+                    Ok(None) => break,
+                    Err(err) => out.push(alloc::format!("{err:?}")),
+                }
+            }
+        };
+        for chunk in chunks {
+            decoder.feed(chunk.clone());
+            drain(&mut decoder);
+        }
+        decoder.finish();
+        drain(&mut decoder);
+        (out, work::take())
+    }
+
+    /// A line over many chunks without a line end is validated once, when it ends, not again
+    /// with every chunk that adds to it.
+    #[test]
+    fn a_line_over_many_chunks_is_validated_once() {
+        let mut chunks = vec![Bytes::from_static(b"data: ")];
+        chunks.extend((0..720).map(|_| Bytes::from(vec![b'x'; 1460])));
+        chunks.push(Bytes::from_static(b"\n\ndata: after\n\n"));
+        let fed: usize = chunks.iter().map(Bytes::len).sum();
+        let (events, validated) = decode(DecoderConfig::new(), &chunks);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].len(), 720 * 1460);
+        assert_eq!(events[1], "after");
+        assert!(
+            validated <= 2 * fed,
+            "{validated} bytes validated for {fed} fed"
+        );
+    }
+
+    /// Lines with invalid UTF-8 do not make the decoder validate the rest of the chunk again for
+    /// each of them, in either mode.
+    #[test]
+    fn lines_with_invalid_utf8_do_not_rescan_the_chunk() {
+        let mut wire = Vec::new();
+        for _ in 0..4096 {
+            wire.extend_from_slice(b"data: caf\xE9\n\ndata: ok\n\n");
+        }
+        let fed = wire.len();
+        // Each line with invalid UTF-8 ends a window, and the next two windows' checks each
+        // stop within a 64-byte block past the next invalid byte.
+        let bound = 2 * fed + 4096 * 2 * 2 * 64;
+        let chunks = [Bytes::from(wire)];
+        let (events, validated) = decode(DecoderConfig::new(), &chunks);
+        assert_eq!(events.len(), 8192);
+        assert_eq!(events[0], "caf\u{FFFD}");
+        assert_eq!(events[1], "ok");
+        assert!(
+            validated <= bound,
+            "{validated} bytes validated for {fed} fed"
+        );
+
+        let strict = DecoderConfig::new().utf8(Utf8Mode::Strict);
+        let (events, validated) = decode(strict, &chunks);
+        assert_eq!(events.len(), 8192);
+        assert!(events[0].starts_with("InvalidUtf8"), "{}", events[0]);
+        assert_eq!(events[1], "ok");
+        assert!(
+            validated <= bound,
+            "{validated} bytes validated for {fed} fed"
+        );
     }
 }
