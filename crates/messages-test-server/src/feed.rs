@@ -25,6 +25,7 @@ pub struct Feed {
     pub(crate) total: u64,
     pub(crate) drop_every: u64,
     pub(crate) retry_ms: Option<u64>,
+    pub(crate) cut_mid_event: bool,
 }
 
 impl Feed {
@@ -34,6 +35,7 @@ impl Feed {
             total,
             drop_every: u64::MAX,
             retry_ms: None,
+            cut_mid_event: false,
         }
     }
 
@@ -46,6 +48,15 @@ impl Feed {
     /// Starts each response with `retry: ms` (the client's reconnection time).
     pub fn retry_ms(mut self, ms: u64) -> Self {
         self.retry_ms = Some(ms);
+        self
+    }
+
+    /// Ends each response that [drops](Self::drop_every) before the feed is over inside the
+    /// next event instead of between events: after its `id` line and part of its data, as a
+    /// connection lost mid-event. A client must ask for that event again: its `id` does not
+    /// count, since no blank line ended it.
+    pub fn cut_mid_event(mut self) -> Self {
+        self.cut_mid_event = true;
         self
     }
 
@@ -66,6 +77,10 @@ impl Feed {
         let last = first.saturating_add(self.drop_every - 1).min(self.total);
         for n in first..=last {
             body.push_str(&format!("id: {n}\nevent: tick\ndata: {{\"n\": {n}}}\n\n"));
+        }
+        if self.cut_mid_event && last < self.total {
+            let next = last + 1;
+            body.push_str(&format!("id: {next}\nevent: tick\ndata: {{\"n\""));
         }
         Bytes::from(body)
     }
@@ -93,5 +108,13 @@ mod tests {
                 .count(),
             2
         );
+        // Cut inside the next event, except at the end of the feed.
+        let cut = feed.clone().cut_mid_event();
+        let body = String::from_utf8(cut.body(1).to_vec()).unwrap();
+        assert!(
+            body.ends_with("data: {\"n\": 2}\n\nid: 3\nevent: tick\ndata: {\"n\""),
+            "{body}"
+        );
+        assert_eq!(cut.body(5), feed.body(5));
     }
 }

@@ -710,6 +710,8 @@ pub struct Decoder {
     ended: bool,
     /// The end of the stream was processed; nothing more will come out.
     done: bool,
+    /// The end of the stream was processed inside an event or a line.
+    cut: bool,
 }
 
 /// The whole lines of a stretch of the front chunk, from `start` on (at most [`TEXT_WINDOW`]
@@ -1320,7 +1322,11 @@ struct EventBuilder {
     dispatched: bool,
     /// The `retry` of the dispatched event.
     retry: Option<u64>,
+    /// The last event ID as of the last blank line (the standard's "last event ID string").
     last_event_id: ByteString,
+    /// The value of an `id` field of the current block (the standard's "last event ID buffer",
+    /// when it differs): the last event ID once a blank line ends the block.
+    block_id: Option<ByteString>,
     reconnection_time: Option<u64>,
     /// An error dropped the current event: ignore lines up to the next blank one.
     skipping_event: bool,
@@ -1370,11 +1376,13 @@ impl Decoder {
                 dispatched: false,
                 retry: None,
                 last_event_id: ByteString::new(),
+                block_id: None,
                 reconnection_time: None,
                 skipping_event: false,
             },
             ended: false,
             done: false,
+            cut: false,
         }
     }
 
@@ -1432,13 +1440,14 @@ impl Decoder {
 
     /// A decoder for the next connection of the same stream, as the `EventSource` standard
     /// reconnects: no partial line or event of this connection, the same configuration, and
-    /// the same last event ID and reconnection time.
+    /// the same [last event ID](Self::last_event_id) (so an `id` field of a block that the
+    /// connection cut does not count: that event is asked for again) and reconnection time.
     ///
     /// ```
     /// use stream_core::sse::Decoder;
     ///
     /// let mut decoder = Decoder::new();
-    /// decoder.feed(&b"retry: 500\nid: 7\ndata: seven\n\ndata: cut sh"[..]);
+    /// decoder.feed(&b"retry: 500\nid: 7\ndata: seven\n\nid: 8\ndata: cut sh"[..]);
     /// while decoder.next_event()?.is_some() {}
     /// let mut next = decoder.reconnected();
     /// assert_eq!((next.last_event_id(), next.reconnection_time()), ("7", Some(500)));
@@ -1464,6 +1473,7 @@ impl Decoder {
     /// ```
     #[must_use]
     pub fn with_last_event_id(mut self, id: &str) -> Self {
+        self.builder.block_id = None;
         self.builder.last_event_id = if id.contains('\0') {
             ByteString::new()
         } else {
@@ -1472,7 +1482,25 @@ impl Decoder {
         self
     }
 
-    /// The last event ID buffer: the value of the last valid `id` field so far (`""` if none).
+    /// The last event ID: the value of the last valid `id` field of a block that a blank line
+    /// has ended (`""` if none), which is what the `EventSource` standard sends as
+    /// `Last-Event-ID` when it reconnects, and the ID of the last event dispatched. An `id`
+    /// field counts once its block ends: one in a block that the end of the stream cuts never
+    /// does (unless [`DecoderConfig::dispatch_incomplete_at_end`] dispatches that block).
+    ///
+    /// ```
+    /// use stream_core::sse::Decoder;
+    ///
+    /// let mut decoder = Decoder::new();
+    /// decoder.feed("id: 1\ndata: a\n\nid: 2\ndata: b\n");
+    /// assert_eq!(decoder.next_event()?.map(|e| e.id().to_owned()).as_deref(), Some("1"));
+    /// assert!(decoder.next_event()?.is_none());
+    /// assert_eq!(decoder.last_event_id(), "1"); // event "b" is not complete
+    /// decoder.feed("\n");
+    /// assert_eq!(decoder.next_event()?.map(|e| e.id().to_owned()).as_deref(), Some("2"));
+    /// assert_eq!(decoder.last_event_id(), "2");
+    /// # Ok::<(), stream_core::sse::SseError>(())
+    /// ```
     #[must_use]
     pub fn last_event_id(&self) -> &str {
         &self.builder.last_event_id
@@ -1485,17 +1513,31 @@ impl Decoder {
         self.builder.reconnection_time
     }
 
-    /// Whether, in the input read so far, an event or a line has begun and not been completed.
-    /// Once [`next_event`](Self::next_event) has drained the input at the end of the stream,
-    /// this says the stream was cut inside an event.
+    /// Whether, in the input read so far, an event or a line has begun and not been completed:
+    /// a line without its line end, or a block that no blank line has ended yet and that holds
+    /// an `event` or `data` field or a valid `id` or `retry` (comments and unknown fields do
+    /// not count). Once [`next_event`](Self::next_event) has drained the input at the
+    /// end of the stream, this says whether the stream was cut inside one.
+    ///
+    /// ```
+    /// use stream_core::sse::Decoder;
+    ///
+    /// let mut decoder = Decoder::new();
+    /// decoder.feed("data: a\n\n: a comment\n");
+    /// assert!(decoder.next_event()?.is_some());
+    /// assert!(decoder.next_event()?.is_none());
+    /// assert!(!decoder.is_mid_event());
+    /// decoder.feed("id: 2\n");
+    /// assert!(decoder.next_event()?.is_none());
+    /// assert!(decoder.is_mid_event());
+    /// decoder.finish();
+    /// assert!(decoder.next_event()?.is_none());
+    /// assert!(decoder.is_mid_event()); // the stream was cut inside an event
+    /// # Ok::<(), stream_core::sse::SseError>(())
+    /// ```
     #[must_use]
     pub fn is_mid_event(&self) -> bool {
-        let builder = &self.builder;
-        !self.lines.partial.is_empty()
-            || self.lines.in_tail
-            || self.from_carry
-            || self.lines.skipping_line
-            || (!builder.dispatched && (builder.data.is_set() || builder.type_len > 0))
+        self.cut || mid_event(&self.lines, self.from_carry, &self.builder)
     }
 
     /// Bytes held: unread input plus the partial line and the event being built.
@@ -1668,12 +1710,14 @@ impl Decoder {
             builder,
             ended,
             done,
+            cut,
         } = self;
         builder.hand_out();
         loop {
             let Some(chunk) = input.front() else {
                 if *ended && !*done {
                     *done = true;
+                    *cut = mid_event(lines, *from_carry, builder);
                     if core::mem::take(&mut lines.in_tail) {
                         lines.partial.extend_from_slice(window.tail.as_bytes());
                         window.tail.clear();
@@ -1847,6 +1891,21 @@ impl Decoder {
     }
 }
 
+/// Whether an event or a line has begun and not been completed: see [`Decoder::is_mid_event`].
+fn mid_event(lines: &LineState, from_carry: bool, builder: &EventBuilder) -> bool {
+    !lines.partial.is_empty()
+        || lines.in_tail
+        || from_carry
+        || lines.skipping_line
+        || lines.bom_seen.is_some_and(|seen| seen > 0)
+        || (!builder.dispatched
+            && (builder.data.is_set()
+                || builder.event_type.is_set()
+                || builder.block_id.is_some()
+                || builder.block_retry.is_some()
+                || builder.skipping_event))
+}
+
 /// The line the last chunk ended with, held as the window's tail: read with the lines of
 /// `chunk` from `pos` on, in one window, when it ends there; else it waits in the partial-line
 /// buffer.
@@ -2015,6 +2074,9 @@ impl EventBuilder {
             self.names.promote(i);
             self.event_type.slot = Slot::Name(0);
         }
+        if self.block_id.is_some() {
+            self.end_block_id();
+        }
         self.data.slot = Slot::Window(value_start, end);
         self.retry = self.block_retry.take();
         self.size = 0;
@@ -2110,7 +2172,7 @@ impl EventBuilder {
             }
             b"event" => self.event_line(value, offset, config)?,
             b"id" if memchr::memchr(0, value.bytes()).is_none() => {
-                self.last_event_id = value.detached(chunk);
+                self.block_id = Some(value.detached(chunk));
             }
             b"retry"
                 if !value.bytes().is_empty() && value.bytes().iter().all(u8::is_ascii_digit) =>
@@ -2192,6 +2254,7 @@ impl EventBuilder {
     /// A blank line: dispatch the event if there is data, and start a new block either way.
     /// A dispatched event stays in the fields until it is handed out.
     fn dispatch(&mut self) -> bool {
+        self.end_block_id();
         let retry = self.block_retry.take();
         self.size = 0;
         self.type_len = 0;
@@ -2204,6 +2267,15 @@ impl EventBuilder {
         self.retry = retry;
         self.dispatched = true;
         true
+    }
+
+    /// A blank line: an `id` field of the block becomes the last event ID (whether or not the
+    /// block dispatches an event).
+    #[inline(always)]
+    fn end_block_id(&mut self) {
+        if let Some(id) = self.block_id.take() {
+            self.last_event_id = id;
+        }
     }
 
     /// An error: forget the event being built and ignore lines up to the next blank one.
@@ -2245,6 +2317,8 @@ impl EventBuilder {
         }
         lines.partial = BytesMut::new();
         lines.skipping_line = false;
+        // An `id` of a block that no blank line ended does not count.
+        self.block_id = None;
         if !matches!(result, Ok(true)) {
             self.data.clear();
             self.event_type.clear();

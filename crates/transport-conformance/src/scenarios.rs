@@ -1304,6 +1304,39 @@ pub fn a_feed_reconnects_with_last_event_id_and_loses_nothing<R: Runner>() {
     assert!(elapsed >= Duration::from_millis(450), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
 
+    // Connections lost inside an event: the cut event's `id` does not count (no blank line
+    // ended it), so the reconnection asks for that event again.
+    let cut = Server::builder()
+        .default_reply(Reply::feed(
+            Feed::new(25).drop_every(10).retry_ms(20).cut_mid_event(),
+        ))
+        .start();
+    let cut_request = Request::new("GET", format!("{}/feed", cut.base_url()));
+    let run = R::run_sse(
+        &R::client(config(&cut), None),
+        cut_request,
+        Some(&policy),
+        Exit::Drain,
+        &mut || {},
+    );
+    assert!(run.error.is_none(), "{:?}", run.error);
+    let ids: Vec<&str> = run.events.iter().map(|e| e.id()).collect();
+    assert_eq!(ids, expected, "nothing lost, nothing repeated");
+    let sent: Vec<Option<String>> = cut
+        .requests()
+        .iter()
+        .map(|r| r.header("last-event-id").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            None,
+            Some("10".into()),
+            Some("20".into()),
+            Some("25".into())
+        ]
+    );
+
     // A feed resumed from a known ID starts after it.
     let resumed = request.with_header("last-event-id", "22");
     let run = R::run_sse(&client, resumed, Some(&policy), Exit::Drain, &mut || {});

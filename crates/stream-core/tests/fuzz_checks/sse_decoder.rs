@@ -1,9 +1,10 @@
 //! The SSE decoder on arbitrary bytes cut at arbitrary points: it never panics, the events (and
 //! errors) of the split feed (borrowed API, and owned with every piece fed before reading)
-//! equal those of the whole feed (owned API), and with default limits they equal the events of
-//! the reference decoder kept in the tests.
+//! equal those of the whole feed (owned API), and so does what the stream leaves at its end
+//! (the last event ID, the reconnection time, whether it was cut inside an event); with default
+//! limits all of it equals the reference decoder's, kept in the tests.
 
-use crate::reference::{self, RefEvent};
+use crate::reference::{self, RefEnd, RefEvent};
 use arbitrary::Arbitrary;
 use stream_core::sse::{Decoder, DecoderConfig, SseError, Utf8Mode};
 
@@ -23,8 +24,14 @@ enum Out {
 }
 
 /// Decodes `pieces` with the owned API (`next_event`) or the borrowed one (`next_event_ref`),
-/// reading after each piece or (`queued`) only once all are fed.
-fn run(config: &DecoderConfig, pieces: &[&[u8]], borrowed: bool, queued: bool) -> Vec<Out> {
+/// reading after each piece or (`queued`) only once all are fed; returns the events and errors,
+/// and what the stream left.
+fn run(
+    config: &DecoderConfig,
+    pieces: &[&[u8]],
+    borrowed: bool,
+    queued: bool,
+) -> (Vec<Out>, RefEnd) {
     let mut decoder = Decoder::with_config(config.clone());
     let mut out = Vec::new();
     let mut drain = |decoder: &mut Decoder| loop {
@@ -47,7 +54,14 @@ fn run(config: &DecoderConfig, pieces: &[&[u8]], borrowed: bool, queued: bool) -
     decoder.finish();
     drain(&mut decoder);
     assert!(decoder.next_event().unwrap().is_none());
-    out
+    assert!(decoder.is_finished());
+    let end = RefEnd {
+        last_event_id: decoder.last_event_id().to_owned(),
+        reconnection_time: decoder.reconnection_time(),
+        mid_event: decoder.is_mid_event(),
+    };
+    assert_eq!(decoder.reconnected().last_event_id(), end.last_event_id);
+    (out, end)
 }
 
 /// Runs the target on one input: the bytes are read as the fuzzer reads them
@@ -99,12 +113,11 @@ pub(crate) fn check(data: &[u8]) {
     );
 
     if input.small_limits.is_none() && !input.strict {
-        let reference: Vec<Out> = reference::decode(bytes, input.flush_at_end)
-            .into_iter()
-            .map(Out::Event)
-            .collect();
+        let (events, end) = reference::decode_with_end(bytes, input.flush_at_end);
+        let reference: Vec<Out> = events.into_iter().map(Out::Event).collect();
         assert_eq!(
-            whole, reference,
+            whole,
+            (reference, end),
             "decoder differs from the reference decoder"
         );
     }

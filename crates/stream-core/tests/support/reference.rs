@@ -48,6 +48,24 @@ impl RefEvent {
 /// Decodes a complete stream. With `flush_at_end`, an unterminated last line counts and the
 /// last block is dispatched (the decoder's opt-in), else both are discarded (the standard).
 pub(crate) fn decode(input: &[u8], flush_at_end: bool) -> Vec<RefEvent> {
+    decode_with_end(input, flush_at_end).0
+}
+
+/// What a stream leaves once it is over.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct RefEnd {
+    /// The standard's last event ID string: the last event ID buffer at the last blank line
+    /// (or at the last block, dispatched at the end with `flush_at_end`).
+    pub(crate) last_event_id: String,
+    /// The last valid `retry` value, whatever its block became.
+    pub(crate) reconnection_time: Option<u64>,
+    /// The stream ended inside a line, or inside a block that holds an `event` or `data`
+    /// field or a valid `id` or `retry` field.
+    pub(crate) mid_event: bool,
+}
+
+/// [`decode`], and what the stream leaves once it is over.
+pub(crate) fn decode_with_end(input: &[u8], flush_at_end: bool) -> (Vec<RefEvent>, RefEnd) {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let text = String::from_utf8_lossy(input);
 
@@ -75,6 +93,7 @@ pub(crate) fn decode(input: &[u8], flush_at_end: bool) -> Vec<RefEvent> {
             }
         }
     }
+    let unterminated = !terminated;
     if !terminated && flush_at_end {
         lines.push(current);
     }
@@ -83,6 +102,9 @@ pub(crate) fn decode(input: &[u8], flush_at_end: bool) -> Vec<RefEvent> {
     let mut event_type = String::new();
     let mut data = String::new();
     let mut last_id = String::new();
+    let mut last_id_string = String::new();
+    let mut reconnection_time = None;
+    let mut open_block = false;
     let mut retry = None;
     let dispatch = |event_type: &mut String,
                     data: &mut String,
@@ -111,6 +133,8 @@ pub(crate) fn decode(input: &[u8], flush_at_end: bool) -> Vec<RefEvent> {
     };
     for line in &lines {
         if line.is_empty() {
+            last_id_string.clone_from(&last_id);
+            open_block = false;
             dispatch(
                 &mut event_type,
                 &mut data,
@@ -131,23 +155,33 @@ pub(crate) fn decode(input: &[u8], flush_at_end: bool) -> Vec<RefEvent> {
             None => (line.as_str(), ""),
         };
         match name {
-            "event" => event_type = value.to_owned(),
+            "event" => {
+                event_type = value.to_owned();
+                open_block = true;
+            }
             "data" => {
                 data.push_str(value);
                 data.push('\n');
+                open_block = true;
             }
-            "id" if !value.contains('\0') => last_id = value.to_owned(),
+            "id" if !value.contains('\0') => {
+                last_id = value.to_owned();
+                open_block = true;
+            }
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 let mut n: u64 = 0;
                 for b in value.bytes() {
                     n = n.saturating_mul(10).saturating_add(u64::from(b - b'0'));
                 }
                 retry = Some(n);
+                reconnection_time = Some(n);
+                open_block = true;
             }
             _ => {}
         }
     }
     if flush_at_end {
+        last_id_string.clone_from(&last_id);
         dispatch(
             &mut event_type,
             &mut data,
@@ -156,5 +190,10 @@ pub(crate) fn decode(input: &[u8], flush_at_end: bool) -> Vec<RefEvent> {
             &mut events,
         );
     }
-    events
+    let end = RefEnd {
+        last_event_id: last_id_string,
+        reconnection_time,
+        mid_event: unterminated || open_block,
+    };
+    (events, end)
 }
