@@ -56,7 +56,9 @@
 //!   second validation); whose type is the remembered name (inline up to 23 bytes); and whose
 //!   ID is a slice of the input chunk. The window's buffer is reused for the next window when no
 //!   owned event holds it, so events allocate nothing in the steady state; the decoder's
-//!   buffers for events that span chunks or have several `data` lines are reused too.
+//!   buffers for events that span chunks or have several `data` lines are reused too, except
+//!   that an owned event takes such data's buffer along when the data is longer than
+//!   [`INLINE_DATA_LEN`] (the next such event allocates a new one).
 //! * **UTF-8.** Lossy by default (each maximal invalid subpart becomes U+FFFD, as in
 //!   [`String::from_utf8_lossy`]); [`Utf8Mode::Strict`] makes invalid input an error instead.
 //!
@@ -64,7 +66,7 @@
 //! drain it, then feed the next, and memory stays at one chunk plus the limits, plus a copy of
 //! at most 64 KiB of the chunk being read (a long chunk is validated and copied a window at a
 //! time) and of the start of the line it ends in, plus the windows that owned events still
-//! hold.
+//! hold, plus the chunk that the last `id` line came from (the last event ID is a slice of it).
 //!
 //! The decoder has one line reader (`Decoder::advance` for lines outside the window,
 //! `EventBuilder::window_lines` inside it) and one field interpreter; the quick path that
@@ -181,9 +183,10 @@ impl DecoderConfig {
     }
 
     /// Event names the stream is expected to use (the Messages API's, say). The decoder
-    /// recognises any name that repeats whether or not it is listed; a listed name is
-    /// recognised the first time too, and an owned event of a listed type costs no reference
-    /// count for its type.
+    /// recognises any name that repeats whether or not it is listed (the last four names seen,
+    /// compared on its quick path when the `event` line is at most 32 bytes); a listed name is
+    /// recognised the first time too, without a copy, and an owned event of a listed type costs
+    /// no reference count for its type. An empty name is ignored here.
     ///
     /// ```
     /// use stream_core::sse::{Decoder, DecoderConfig};
@@ -215,8 +218,9 @@ impl DecoderConfig {
         self
     }
 
-    /// The largest event accepted, in bytes: the type plus the data buffer (each `data` line's
-    /// value plus one LF). A larger event is [`SseError::EventTooLarge`].
+    /// The largest event accepted, in bytes: the type plus the data as the event hands it out
+    /// (the `data` lines' values joined by LF, without a final one). A larger event is
+    /// [`SseError::EventTooLarge`].
     #[must_use]
     pub const fn max_event_size(mut self, bytes: usize) -> Self {
         self.max_event_size = bytes;
@@ -2203,7 +2207,11 @@ impl EventBuilder {
             self.names.promote(i);
             self.event_type.slot = Slot::Name(0);
             bytes.len()
-        } else if let Some(name) = config.event_types.iter().find(|n| n.as_bytes() == bytes) {
+        } else if let Some(name) = config
+            .event_types
+            .iter()
+            .find(|n| !n.is_empty() && n.as_bytes() == bytes)
+        {
             self.names.remember(SmolStr::new_static(name));
             self.event_type.slot = Slot::Name(0);
             bytes.len()
@@ -2515,6 +2523,27 @@ mod tests {
         assert!(
             validated <= 2 * fed,
             "{validated} bytes validated for {fed} fed"
+        );
+    }
+
+    /// An empty name among the expected event types is ignored: it would hide the names
+    /// remembered after it and match every `event` line first.
+    #[test]
+    fn an_empty_expected_name_is_ignored() {
+        let config = DecoderConfig::new().event_types(&["", "tick"]);
+        let mut decoder = Decoder::with_config(config);
+        decoder.feed("event: tick\ndata: 1\n\nevent:\ndata: 2\n\nevent: tock\ndata: 3\n\n");
+        let mut seen = Vec::new();
+        while let Some(event) = decoder.next_event_ref().unwrap() {
+            seen.push(alloc::format!("{}={}", event.event_type(), event.data()));
+        }
+        assert_eq!(seen, ["tick=1", "message=2", "tock=3"]);
+        let names = &decoder.builder.names;
+        assert_eq!(names.find(b"tick"), Some(1));
+        assert_eq!(names.find(b"tock"), Some(0));
+        assert_eq!(
+            names.line_prefix_of(b"event: tick\n").map(|(i, _)| i),
+            Some(1)
         );
     }
 
