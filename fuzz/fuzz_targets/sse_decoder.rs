@@ -3,6 +3,8 @@
 //! the events of the reference decoder kept in the tests.
 #![no_main]
 
+// The check uses part of the reference decoder.
+#[allow(dead_code)]
 #[path = "../../crates/stream-core/tests/support/reference.rs"]
 mod reference;
 #[path = "../../crates/stream-core/tests/fuzz_checks/sse_decoder.rs"]

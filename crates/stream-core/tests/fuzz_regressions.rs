@@ -3,6 +3,8 @@
 //! live here so that `cargo test` runs them on stable (the targets in `fuzz/` call the same
 //! functions under libFuzzer).
 
+// Each test binary that includes the reference decoder uses part of it.
+#[allow(dead_code)]
 #[path = "support/reference.rs"]
 mod reference;
 
