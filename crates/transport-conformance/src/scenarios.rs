@@ -1259,6 +1259,15 @@ pub fn proxies_tunnel_every_request_the_core_names<R: Runner>() {
     );
 }
 
+/// The `last-event-id` header of every request `server` got, in order.
+fn last_event_ids_sent(server: &Server) -> Vec<Option<String>> {
+    server
+        .requests()
+        .iter()
+        .map(|r| r.header("last-event-id").map(str::to_owned))
+        .collect()
+}
+
 /// A feed across drops: a resumable feed of 25 events that ends each response after 10, with
 /// `retry: 150`, read with reconnection on. Every event arrives once, in order; each
 /// reconnection sends `last-event-id` and waits the `retry:` time; the 204 after the last event
@@ -1283,22 +1292,10 @@ pub fn a_feed_reconnects_with_last_event_id_and_loses_nothing<R: Runner>() {
     assert!(run.error.is_none(), "{:?}", run.error);
     let ids: Vec<&str> = run.events.iter().map(|e| e.id()).collect();
     let expected: Vec<String> = (1..=25).map(|n| n.to_string()).collect();
+    let resumed_after = [None, Some("10"), Some("20"), Some("25")].map(|id| id.map(str::to_owned));
     assert_eq!(ids, expected, "nothing lost, nothing repeated");
     assert_eq!(run.reconnects, 3);
-    let sent: Vec<Option<String>> = server
-        .requests()
-        .iter()
-        .map(|r| r.header("last-event-id").map(str::to_owned))
-        .collect();
-    assert_eq!(
-        sent,
-        [
-            None,
-            Some("10".into()),
-            Some("20".into()),
-            Some("25".into())
-        ]
-    );
+    assert_eq!(last_event_ids_sent(&server), resumed_after);
     eprintln!("feed of 25 across 3 drops: ids {ids:?}, {elapsed:?}");
     // Three waits of `retry: 150` (not the policy's 5 s).
     assert!(elapsed >= Duration::from_millis(450), "{elapsed:?}");
@@ -1322,20 +1319,7 @@ pub fn a_feed_reconnects_with_last_event_id_and_loses_nothing<R: Runner>() {
     assert!(run.error.is_none(), "{:?}", run.error);
     let ids: Vec<&str> = run.events.iter().map(|e| e.id()).collect();
     assert_eq!(ids, expected, "nothing lost, nothing repeated");
-    let sent: Vec<Option<String>> = cut
-        .requests()
-        .iter()
-        .map(|r| r.header("last-event-id").map(str::to_owned))
-        .collect();
-    assert_eq!(
-        sent,
-        [
-            None,
-            Some("10".into()),
-            Some("20".into()),
-            Some("25".into())
-        ]
-    );
+    assert_eq!(last_event_ids_sent(&cut), resumed_after);
 
     // A feed resumed from a known ID starts after it.
     let resumed = request.with_header("last-event-id", "22");
